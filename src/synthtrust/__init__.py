@@ -1,0 +1,3 @@
+"""synthtrust: measured trust in synthetic brain-tumour MRI for segmentation."""
+
+__version__ = "0.1.0"

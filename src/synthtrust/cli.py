@@ -1,0 +1,73 @@
+"""The ``synthtrust`` command line (python-fire): one command per pipeline verb.
+
+Expected failures (bad data, bad params) print one clear message and exit 1; fire's usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import fire
+
+from synthtrust.config import DEFAULT_PARAMS, section
+from synthtrust.errors import DataError, SynthtrustError
+
+logger = logging.getLogger("synthtrust")
+
+
+def validate_data(data_dir: str, quiet: bool = False) -> None:
+    """Check every BraTS case under DATA_DIR and print a per-case report; exit 1 if any case fails."""
+    from synthtrust.data.brats import discover_cases
+    from synthtrust.data.validation import format_report, validate_cases
+
+    reports = validate_cases(discover_cases(data_dir), progress=not quiet)
+    print(format_report(reports))
+    failed = [r.case_id for r in reports if not r.ok]
+    if failed:
+        raise DataError(f"{data_dir}: {len(failed)} of {len(reports)} cases failed validation")
+
+
+def make_phantoms(out: str, n: int = 30, size: int = 64, seed: int = 0) -> None:
+    """Write N BraTS-format phantom cases of SIZE^3 voxels to OUT (seeded; same seed, same bytes)."""
+    from synthtrust.data.phantoms import PhantomParams
+    from synthtrust.data.phantoms import make_phantoms as run
+
+    run(out, PhantomParams(n=n, size=size, seed=seed))
+
+
+def prepare(params: str = str(DEFAULT_PARAMS), out: str = "data/prepared",
+            metrics: str = "metrics/data.json") -> None:
+    """Validate the source selected by ``data.source`` and write the prepared, split dataset to OUT."""
+    from synthtrust.data.prepare import DataParams, data_metrics
+    from synthtrust.data.prepare import prepare as run
+    from synthtrust.io import atomic_write_json
+
+    manifest = run(section(DataParams, "data", params), out)
+    atomic_write_json(metrics, data_metrics(manifest))
+
+
+COMMANDS = {
+    "validate-data": validate_data,
+    "make-phantoms": make_phantoms,
+    "prepare": prepare,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``synthtrust`` script."""
+    logging.basicConfig(
+        level=os.environ.get("SYNTHTRUST_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        fire.Fire(COMMANDS, command=argv, name="synthtrust")
+    except SynthtrustError as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] if len(sys.argv) > 1 else None)

@@ -1,0 +1,1 @@
+"""BraTS data: discovery, validation, phantoms and the prepare stage."""

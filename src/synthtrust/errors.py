@@ -1,0 +1,13 @@
+"""Errors the command line turns into a clear message and a non-zero exit."""
+
+
+class SynthtrustError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+
+class DataError(SynthtrustError):
+    """Input data is missing, unreadable or inconsistent; the message names the file and the problem."""
+
+
+class ParamsError(SynthtrustError):
+    """A parameter in params.yaml (or on the command line) is invalid; the message names the key."""

@@ -1,0 +1,71 @@
+"""Shared fixtures: real NIfTI cases on disk, in either BraTS naming scheme, and small phantom sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES, NamingScheme
+from synthtrust.data.phantoms import PhantomParams, make_phantoms
+from synthtrust.io import write_nifti
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPE = (24, 24, 20)
+
+
+def synthetic_arrays(shape: tuple[int, ...] = SHAPE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A (4, ...) int16 'brain' block and a BraTS label map with oedema, core and enhancing voxels."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((4, *shape), np.int16)
+    image[:, 3:-3, 3:-3, 3:-3] = rng.integers(100, 1000, (4, shape[0] - 6, shape[1] - 6, shape[2] - 6))
+    label = np.zeros(shape, np.uint8)
+    c = [s // 2 for s in shape]
+    label[c[0] - 4 : c[0] + 4, c[1] - 4 : c[1] + 4, c[2] - 4 : c[2] + 4] = 2
+    label[c[0] - 2 : c[0] + 2, c[1] - 2 : c[1] + 2, c[2] - 2 : c[2] + 2] = 4
+    label[c[0] - 1 : c[0] + 1, c[1] - 1 : c[1] + 1, c[2] - 1 : c[2] + 1] = 1
+    return image, label
+
+
+CaseWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def write_case() -> CaseWriter:
+    """Write one case: ``write_case(root, case_id, scheme=..., image=..., label=..., affine=...)``."""
+
+    def _write(
+        root: Path,
+        case_id: str,
+        scheme: NamingScheme = BRATS2021,
+        image: np.ndarray | None = None,
+        label: np.ndarray | None = None,
+        affine: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> Path:
+        default_image, default_label = synthetic_arrays(seed=seed)
+        image = default_image if image is None else image
+        label = default_label if label is None else label
+        if scheme.label_map:  # store in the scheme's own convention (GLI: ET is 3)
+            label = label.copy()
+            for src, dst in scheme.label_map.items():
+                label[label == dst] = src
+        affine = np.diag([-1.0, -1.0, 1.0, 1.0]) if affine is None else affine
+        case_dir = root / case_id
+        case_dir.mkdir(parents=True)
+        for channel, modality in enumerate(MODALITIES):
+            write_nifti(case_dir / scheme.filename(case_id, modality), image[channel], affine, image.dtype)
+        write_nifti(case_dir / scheme.filename(case_id, LABEL_KEY), label, affine, np.uint8)
+        return case_dir
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight 32^3 phantoms (seed 3), made once per test session."""
+    out = tmp_path_factory.mktemp("phantoms") / "raw"
+    make_phantoms(out, PhantomParams(n=8, size=32, seed=3), progress=False)
+    return out

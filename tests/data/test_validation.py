@@ -1,0 +1,121 @@
+"""The bad-input corpus: every broken case gets an error naming its file and its problem."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from synthtrust.data.brats import BRATS_GLI, discover_cases
+from synthtrust.data.validation import format_report, load_case, validate_cases
+from tests.conftest import synthetic_arrays
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _break(case_dir: Path, kind: str) -> tuple[str, str]:
+    """Damage a written BraTS 2021 case; return (file name expected in the error, problem pattern)."""
+    cid = case_dir.name
+    if kind == "truncated":
+        _truncate(case_dir / f"{cid}_t1ce.nii.gz")
+        return f"{cid}_t1ce.nii.gz", "unreadable NIfTI"
+    if kind == "not_gzip":
+        (case_dir / f"{cid}_t2.nii.gz").write_bytes(b"this is not a nifti file")
+        return f"{cid}_t2.nii.gz", "unreadable NIfTI"
+    if kind == "missing_modality":
+        (case_dir / f"{cid}_flair.nii.gz").unlink()
+        return f"{cid}_flair.nii.gz", "missing file"
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not_gzip", "missing_modality"])
+def test_file_level_damage(tmp_path: Path, write_case, kind: str) -> None:
+    name, problem = _break(write_case(tmp_path, "BraTS2021_00001"), kind)
+    loaded, report = load_case(discover_cases(tmp_path)[0])
+    assert loaded is None and not report.ok
+    assert any(name in e and problem in e for e in report.errors), report.errors
+
+
+def test_mismatched_shape(tmp_path: Path, write_case) -> None:
+    image, label = synthetic_arrays()
+    write_case(tmp_path, "BraTS2021_00001", image=image, label=label[:, :, :-2])
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert any("_seg.nii.gz" in e and "shape (24, 24, 18) differs" in e for e in report.errors)
+
+
+def test_mismatched_affine(tmp_path: Path, write_case) -> None:
+    case_dir = write_case(tmp_path, "BraTS2021_00001")
+    path = case_dir / "BraTS2021_00001_t2.nii.gz"
+    img = nib.load(str(path))
+    shifted = img.affine.copy()
+    shifted[0, 3] += 2.5
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), shifted), str(path))
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert report.errors == [f"{path}: affine differs from BraTS2021_00001_t1.nii.gz (max abs difference 2.5)"]
+
+
+def test_nan_voxels(tmp_path: Path, write_case) -> None:
+    image, label = synthetic_arrays()
+    image = image.astype(np.float32)
+    image[2, 5, 5, 5] = np.nan
+    image[2, 6, 6, 6] = np.inf
+    write_case(tmp_path, "BraTS2021_00001", image=image, label=label)
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert report.errors == [f"{tmp_path}/BraTS2021_00001/BraTS2021_00001_t2.nii.gz: 2 non-finite voxels (NaN or Inf)"]
+
+
+def test_label_3_in_a_brats2021_case(tmp_path: Path, write_case) -> None:
+    image, label = synthetic_arrays()
+    label[label == 4] = 3
+    write_case(tmp_path, "BraTS2021_00001", image=image, label=label)
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert len(report.errors) == 1
+    assert "BraTS2021_00001_seg.nii.gz: unknown label values [3] for brats2021 naming" in report.errors[0]
+
+
+def test_label_4_in_a_gli_case(tmp_path: Path, write_case) -> None:
+    image, label = synthetic_arrays()
+    label[0, 0, 0] = 5  # GLI maps 4 -> 3 when writing; 5 is foreign to both schemes
+    write_case(tmp_path, "BraTS-GLI-00001-000", scheme=BRATS_GLI, image=image, label=label)
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert "unknown label values [5] for brats-gli naming (expected 0, 1, 2, 3)" in report.errors[0]
+
+
+def test_empty_tumour_and_empty_brain(tmp_path: Path, write_case) -> None:
+    image, label = synthetic_arrays()
+    write_case(tmp_path, "BraTS2021_00001", image=image, label=np.zeros_like(label))
+    write_case(tmp_path, "BraTS2021_00002", image=np.zeros_like(image), label=label)
+    r1, r2 = validate_cases(discover_cases(tmp_path), progress=False)
+    assert r1.errors == [f"{tmp_path}/BraTS2021_00001/BraTS2021_00001_seg.nii.gz: empty tumour (label map has no tumour voxels)"]
+    assert r2.errors == [f"{tmp_path}/BraTS2021_00002: empty brain (all four modalities are zero everywhere)"]
+
+
+def test_a_case_directory_with_no_files(tmp_path: Path, write_case) -> None:
+    write_case(tmp_path, "BraTS2021_00001")
+    (tmp_path / "BraTS2021_00002").mkdir()
+    reports = validate_cases(discover_cases(tmp_path), progress=False)
+    assert reports[0].ok and len(reports[1].errors) == 5
+    assert all("missing file" in e for e in reports[1].errors)
+
+
+def test_report_lists_every_case_and_counts(tmp_path: Path, write_case) -> None:
+    write_case(tmp_path, "BraTS2021_00001")
+    _break(write_case(tmp_path, "BraTS2021_00002"), "truncated")
+    text = format_report(validate_cases(discover_cases(tmp_path), progress=False))
+    assert "OK    BraTS2021_00001  24x24x20 @ 1x1x1 mm  TC=0.1ml WT=0.5ml ET=0.1ml" in text
+    assert "FAIL  BraTS2021_00002" in text and "unreadable NIfTI" in text
+    assert text.endswith("1 of 2 cases valid, 1 failed")
+
+
+def test_gzip_of_garbage_is_reported_not_raised(tmp_path: Path, write_case) -> None:
+    case_dir = write_case(tmp_path, "BraTS2021_00001")
+    with gzip.open(case_dir / "BraTS2021_00001_seg.nii.gz", "wb") as fh:
+        fh.write(b"\x00" * 10)
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert "BraTS2021_00001_seg.nii.gz: unreadable NIfTI" in report.errors[0]
