@@ -18,6 +18,7 @@ prepared file's sha256, each source file's sha256, region volumes (TC/WT/ET, vox
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -232,7 +233,7 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
         "prepared %s in %.1fs", ", ".join(f"{len(v)} {k}" for k, v in splits.items()),
         time.perf_counter() - started,
     )
-    return manifest
+    return json.loads((out / MANIFEST).read_text())  # exactly what was written (lists, not tuples)
 
 
 def data_metrics(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,146 @@
+"""The prepare stage: grid, orientation, normalisation, split, manifest, and all-or-nothing output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from synthtrust.data.prepare import DataParams, SplitParams, data_metrics, prepare, split_cases
+from synthtrust.errors import DataError, ParamsError
+from synthtrust.io import sha256_file
+
+
+@pytest.fixture
+def in_tmp_repo(tmp_path: Path, phantom_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with phantoms at data/raw/phantom, as the make_phantoms stage leaves them."""
+    shutil.copytree(phantom_dir, tmp_path / "data" / "raw" / "phantom")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+PARAMS = DataParams(spatial_size=(32, 32, 32), split=SplitParams(val=0.25, test=0.25, seed=1))
+
+
+def test_split_is_seeded_disjoint_and_complete() -> None:
+    ids = [f"c{i:02d}" for i in range(20)]
+    a = split_cases(ids, SplitParams(val=0.2, test=0.1, seed=5))
+    assert a == split_cases(list(reversed(ids)), SplitParams(val=0.2, test=0.1, seed=5))
+    assert a != split_cases(ids, SplitParams(val=0.2, test=0.1, seed=6))
+    assert [len(a[k]) for k in ("train", "val", "test")] == [14, 4, 2]
+    assert sorted(a["train"] + a["val"] + a["test"]) == ids
+    with pytest.raises(DataError, match="too few"):
+        split_cases(ids[:2], SplitParams())
+
+
+def test_prepare_writes_brats_layout_on_the_grid(in_tmp_repo: Path) -> None:
+    manifest = prepare(PARAMS, "data/prepared", progress=False)
+    root = in_tmp_repo / "data" / "prepared"
+    assert {k: len(v) for k, v in manifest["splits"].items()} == {"train": 4, "val": 2, "test": 2}
+    for case_id, record in manifest["cases"].items():
+        case_dir = root / record["split"] / case_id
+        assert sorted(p.name for p in case_dir.iterdir()) == sorted(
+            f"{case_id}_{k}.nii.gz" for k in ("t1", "t1ce", "t2", "flair", "seg"))
+        for entry in record["files"].values():
+            assert sha256_file(root / entry["path"]) == entry["sha256"]
+        seg = nib.load(str(case_dir / f"{case_id}_seg.nii.gz"))
+        assert seg.shape == (32, 32, 32)
+        assert nib.aff2axcodes(seg.affine) == ("R", "A", "S")
+        label = np.asarray(seg.dataobj)
+        assert set(np.unique(label)) <= {0, 1, 2, 4}
+        assert record["volumes_vox"]["WT"] == int((label > 0).sum()) > 0
+        flair = nib.load(str(case_dir / f"{case_id}_flair.nii.gz"))
+        assert np.allclose(flair.affine, seg.affine)
+        data = np.asarray(flair.dataobj)
+        brain = data != 0
+        assert abs(data[brain].mean()) < 1e-3 and abs(data[brain].std() - 1) < 1e-2  # z-score in brain
+    assert json.loads((root / "manifest.json").read_text()) == manifest
+    metrics = data_metrics(manifest)
+    assert metrics["cases"] == {"train": 4, "val": 2, "test": 2}
+    assert metrics["min_volume_ml"]["ET"] > 0
+
+
+def test_prepare_is_deterministic(in_tmp_repo: Path) -> None:
+    first = prepare(PARAMS, "a", progress=False)
+    second = prepare(PARAMS, "b", progress=False)
+    assert first["cases"] == second["cases"]
+
+
+def test_spacing_resamples_the_grid(in_tmp_repo: Path) -> None:
+    manifest = prepare(replace(PARAMS, spacing=(9.0, 9.0, 9.0)), "data/prepared", progress=False)
+    record = next(iter(manifest["cases"].values()))
+    assert record["spacing_mm"] == [9.0, 9.0, 9.0]
+
+
+def test_a_broken_case_fails_the_stage_and_writes_nothing(in_tmp_repo: Path) -> None:
+    raw = in_tmp_repo / "data" / "raw" / "phantom"
+    t1ce = raw / "BraTS2021_00003" / "BraTS2021_00003_t1ce.nii.gz"
+    t1ce.write_bytes(t1ce.read_bytes()[:500])
+    (raw / "BraTS2021_00005" / "BraTS2021_00005_flair.nii.gz").unlink()
+    with pytest.raises(DataError) as err:
+        prepare(PARAMS, "data/prepared", progress=False)
+    message = str(err.value)
+    assert "2 problem(s)" in message and "nothing was written to data/prepared" in message
+    assert f"{t1ce.relative_to(in_tmp_repo)}: unreadable NIfTI" in message
+    assert "BraTS2021_00005_flair.nii.gz: missing file" in message
+    assert not (in_tmp_repo / "data" / "prepared").exists()
+    assert list((in_tmp_repo / "data").iterdir()) == [in_tmp_repo / "data" / "raw"]  # no temp leftovers
+
+
+def test_a_failed_run_keeps_the_previous_output(in_tmp_repo: Path) -> None:
+    prepare(PARAMS, "data/prepared", progress=False)
+    before = sha256_file(in_tmp_repo / "data" / "prepared" / "manifest.json")
+    shutil.rmtree(in_tmp_repo / "data" / "raw" / "phantom" / "BraTS2021_00001")
+    (in_tmp_repo / "data" / "raw" / "phantom" / "BraTS2021_00001").mkdir()
+    with pytest.raises(DataError):
+        prepare(PARAMS, "data/prepared", progress=False)
+    assert sha256_file(in_tmp_repo / "data" / "prepared" / "manifest.json") == before
+
+
+def test_tumour_outside_the_grid_is_an_error(in_tmp_repo: Path) -> None:
+    # 64^3 phantoms' brains do not fit a 32^3 grid at native spacing; tumours near the edge are cut
+    raw = in_tmp_repo / "data" / "raw" / "phantom"
+    shutil.rmtree(raw)
+    from synthtrust.data.phantoms import PhantomParams, make_phantoms
+
+    make_phantoms(raw, PhantomParams(n=4, size=64, seed=0), progress=False)
+    with pytest.raises(DataError, match="tumour voxels fall outside data.spatial_size"):
+        prepare(replace(PARAMS, spatial_size=(32, 32, 32)), "data/prepared", progress=False)
+
+
+def test_missing_brats_dir_names_the_setting(in_tmp_repo: Path) -> None:
+    with pytest.raises(DataError, match=r"nowhere: BraTS directory does not exist \(set data.brats_dir"):
+        prepare(replace(PARAMS, source="brats", brats_dir="nowhere"), "out", progress=False)
+
+
+def test_brats_source_reads_both_namings(in_tmp_repo: Path, write_case) -> None:
+    from synthtrust.data.brats import BRATS_GLI
+
+    root = in_tmp_repo / "brats"
+    for i in range(4):
+        write_case(root, f"BraTS2021_{i:05d}", seed=i)
+    write_case(root, "BraTS-GLI-00009-000", scheme=BRATS_GLI)
+    manifest = prepare(replace(PARAMS, source="brats", brats_dir=str(root)), "out", progress=False)
+    assert manifest["cases"]["BraTS-GLI-00009-000"]["source_scheme"] == "brats-gli"
+    assert manifest["cases"]["BraTS-GLI-00009-000"]["volumes_vox"]["ET"] == 4**3 - 2**3  # GLI label 3 read as ET
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [({"source": "kaggle"}, "data.source"), ({"spatial_size": (64, 64)}, "data.spatial_size"),
+     ({"spatial_size": (64, 64, 40)}, "data.spatial_size"), ({"spacing": (1.0, 0.0, 1.0)}, "data.spacing")],
+)
+def test_bad_data_params(kwargs: dict, key: str) -> None:
+    with pytest.raises(ParamsError, match=key):
+        DataParams(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"val": 0.0}, {"test": 1.2}, {"val": 0.5, "test": 0.5}])
+def test_bad_split_params(kwargs: dict) -> None:
+    with pytest.raises(ParamsError, match="data.split"):
+        SplitParams(**kwargs)

@@ -1,0 +1,66 @@
+"""The command line: clear messages, exit codes, and no output left behind on failure."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthtrust.cli import main
+
+
+def _exit_code(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_validate_data_reports_every_case(phantom_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert _exit_code(["validate-data", str(phantom_dir), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("OK    BraTS2021_") == 8 and "8 of 8 cases valid, 0 failed" in out
+
+
+def test_validate_data_fails_on_a_broken_case(tmp_path: Path, write_case, capsys, caplog) -> None:
+    write_case(tmp_path, "BraTS2021_00001")
+    (write_case(tmp_path, "BraTS2021_00002") / "BraTS2021_00002_t1.nii.gz").unlink()
+    with caplog.at_level(logging.ERROR):
+        assert _exit_code(["validate-data", str(tmp_path), "--quiet"]) == 1
+    assert "BraTS2021_00002_t1.nii.gz: missing file" in capsys.readouterr().out
+    assert f"{tmp_path}: 1 of 2 cases failed validation" in caplog.text
+
+
+def test_make_phantoms_bad_params_write_nothing(tmp_path: Path, caplog) -> None:
+    out = tmp_path / "phantoms"
+    assert _exit_code(["make-phantoms", "--out", str(out), "--n", "0"]) == 1
+    assert "data.phantom.n: need at least 1 case" in caplog.text
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_prepare_with_bad_params(tmp_path: Path, caplog, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text("data:\n  source: dicom\n")
+    assert _exit_code(["prepare"]) == 1
+    assert "data.source: must be one of ('phantom', 'brats'), got 'dicom'" in caplog.text
+    assert not Path("data").exists() and not Path("metrics").exists()
+
+
+def test_unknown_command_is_a_usage_error(capsys) -> None:
+    assert _exit_code(["frobnicate"]) == 2
+
+
+def test_console_script_exit_code_and_message(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("synthtrust")
+    result = subprocess.run(
+        [str(script), "validate-data", str(tmp_path / "missing")],
+        capture_output=True, text=True, env={**os.environ, "SYNTHTRUST_LOG_LEVEL": "INFO"},
+    )
+    assert result.returncode == 1
+    assert f"{tmp_path / 'missing'}: data directory does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

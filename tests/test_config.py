@@ -1,0 +1,43 @@
+"""Reading params.yaml into typed sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from synthtrust.config import load_params, section
+from synthtrust.data.prepare import DataParams
+from synthtrust.errors import ParamsError
+from tests.conftest import REPO
+
+
+def test_repository_params_and_profiles_parse() -> None:
+    demo = section(DataParams, "data", REPO / "params.yaml")
+    paper = section(DataParams, "data", REPO / "profiles" / "paper.yaml")
+    assert demo.source == "phantom" and demo.spatial_size == (64, 64, 64)
+    assert paper.source == "brats" and paper.spatial_size == (128, 128, 128)
+    assert set(load_params(REPO / "params.yaml")) == set(load_params(REPO / "profiles" / "paper.yaml"))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("data:\n  sauce: phantom\n", r"data: unknown keys \['sauce'\]"),
+        ("data:\n  phantom:\n    n: many\n", "data.phantom.n: expected int, got 'many'"),
+        ("data:\n  spatial_size: 64\n", "data.spatial_size: expected a list, got 64"),
+        ("data:\n  split:\n    seed: true\n", "data.split.seed: expected int, got True"),
+        ("data: [1, 2\n", "not valid YAML"),
+        ("other: {}\n", "missing section 'data'"),
+    ],
+)
+def test_bad_params_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError, match=message):
+        section(DataParams, "data", path)
+
+
+def test_missing_params_file(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
