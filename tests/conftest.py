@@ -69,3 +69,31 @@ def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("phantoms") / "raw"
     make_phantoms(out, PhantomParams(n=8, size=32, seed=3), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) -> Path:
+    """The session's phantoms prepared on a 32^3 grid (4 train, 2 val, 2 test); returns data/prepared."""
+    import os
+    import shutil
+
+    from synthtrust.data.prepare import DataParams, SplitParams, prepare
+
+    root = tmp_path_factory.mktemp("prepared")
+    shutil.copytree(phantom_dir, root / "data" / "raw" / "phantom")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        prepare(DataParams(spatial_size=(32, 32, 32), split=SplitParams(val=0.25, test=0.25, seed=1)),
+                "data/prepared", progress=False)
+    finally:
+        os.chdir(cwd)
+    return root / "data" / "prepared"
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real SQLite MLflow store in the test's temporary directory, selected through the environment."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri

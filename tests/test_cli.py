@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from synthtrust.cli import main
+from tests.conftest import REPO
 
 
 def _exit_code(argv: list[str]) -> int:
@@ -64,3 +66,14 @@ def test_console_script_exit_code_and_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"{tmp_path / 'missing'}: data directory does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_synthesize_without_a_checkpoint_writes_nothing(prepared_dir: Path, tmp_path: Path, caplog,
+                                                        monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "params.yaml", "params.yaml")
+    code = _exit_code(["synthesize", "--checkpoint", "models/none.pt",
+                       "--manifest", str(prepared_dir / "manifest.json"), "--out", "data/synthetic"])
+    assert code == 1
+    assert "models/none.pt: generator checkpoint not found (run: dvc repro train_generator)" in caplog.text
+    assert not Path("data").exists() and not Path("metrics").exists()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import fire
 
@@ -49,10 +48,32 @@ def prepare(params: str = str(DEFAULT_PARAMS), out: str = "data/prepared",
     atomic_write_json(metrics, data_metrics(manifest))
 
 
+def train_generator(params: str = str(DEFAULT_PARAMS), manifest: str = "data/prepared/manifest.json",
+                    out: str = "models/generator") -> None:
+    """Train (or resume) the label-conditioned diffusion generator on the training split."""
+    from synthtrust.generator.params import GeneratorParams
+    from synthtrust.generator.train import train_generator as run
+
+    run(section(GeneratorParams, "generator", params), manifest, out)
+
+
+def synthesize(params: str = str(DEFAULT_PARAMS), checkpoint: str = "models/generator/model.pt",
+               manifest: str = "data/prepared/manifest.json", out: str = "data/synthetic",
+               metrics: str = "metrics/generator.json",
+               figure: str = "reports/generator/real_vs_synthetic.png") -> None:
+    """Write synthetic copies of the training and test cases (and novel cases) in BraTS layout."""
+    from synthtrust.generator.params import GeneratorParams
+    from synthtrust.generator.synthesize import synthesize as run
+
+    run(section(GeneratorParams, "generator", params), checkpoint, manifest, out, metrics, figure)
+
+
 COMMANDS = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
     "prepare": prepare,
+    "train-generator": train_generator,
+    "synthesize": synthesize,
 }
 
 

@@ -11,3 +11,13 @@ class DataError(SynthtrustError):
 
 class ParamsError(SynthtrustError):
     """A parameter in params.yaml (or on the command line) is invalid; the message names the key."""
+
+
+def user_error(exc: BaseException) -> SynthtrustError | None:
+    """The SynthtrustError inside ``exc``'s cause chain (MONAI wraps transform errors), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SynthtrustError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

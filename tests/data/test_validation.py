@@ -92,7 +92,8 @@ def test_empty_tumour_and_empty_brain(tmp_path: Path, write_case) -> None:
     write_case(tmp_path, "BraTS2021_00001", image=image, label=np.zeros_like(label))
     write_case(tmp_path, "BraTS2021_00002", image=np.zeros_like(image), label=label)
     r1, r2 = validate_cases(discover_cases(tmp_path), progress=False)
-    assert r1.errors == [f"{tmp_path}/BraTS2021_00001/BraTS2021_00001_seg.nii.gz: empty tumour (label map has no tumour voxels)"]
+    seg = tmp_path / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz"
+    assert r1.errors == [f"{seg}: empty tumour (label map has no tumour voxels)"]
     assert r2.errors == [f"{tmp_path}/BraTS2021_00002: empty brain (all four modalities are zero everywhere)"]
 
 

@@ -191,7 +191,7 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
                     f"{list(params.spatial_size)}; enlarge it or coarsen data.spacing"
                 )
                 continue
-            cropped = [b for b, s in zip(brain["image"].shape[1:], params.spatial_size) if b > s]
+            cropped = [b for b, s in zip(brain["image"].shape[1:], params.spatial_size, strict=True) if b > s]
             if cropped:
                 logger.warning("%s: brain extent %s exceeds spatial_size %s; its edges are cropped",
                                case.case_id, list(brain["image"].shape[1:]), list(params.spatial_size))

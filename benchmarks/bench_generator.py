@@ -1,0 +1,86 @@
+"""Benchmark of the generator on the demo params: training steps/s and seconds per synthetic case.
+
+    python benchmarks/bench_generator.py [--params params.yaml] [--train-steps 20] [--full]
+
+Trains for a few steps through the real job (MONAI SupervisedTrainer, data loading included) on freshly
+made phantoms in a temporary directory, then times sampling one whole case with DDIM (the params' step
+count) and with DDPM over the full training schedule. Without --full, DDPM is timed over 25 steps and
+scaled to the schedule length (its per-step cost is constant); --full runs all of it.
+Prints figures; asserts nothing. The MLflow store is a temporary one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from synthtrust.config import section
+from synthtrust.data.datalist import manifest_datalist
+from synthtrust.data.phantoms import make_phantoms
+from synthtrust.data.prepare import DataParams, prepare
+from synthtrust.generator.params import GeneratorParams
+from synthtrust.generator.synthesize import load_synthesizer
+from synthtrust.generator.train import train_generator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _time_case(params: GeneratorParams, checkpoint: Path, manifest: Path, steps: int, sampler: str) -> float:
+    sample = replace(params.sample, sampler=sampler, steps=steps)
+    synth = load_synthesizer(replace(params, sample=sample), checkpoint, manifest)
+    cond = synth.preprocessing(dict(manifest_datalist(manifest, "test")[0]))["cond"][None]
+    started = time.perf_counter()
+    synth.sample(cond, seed=0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default=str(REPO / "params.yaml"))
+    parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--full", action="store_true", help="run DDPM over the whole schedule")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    data = section(DataParams, "data", args.params)
+    gen = section(GeneratorParams, "generator", args.params)
+    steps = args.train_steps
+    gen_short = replace(gen, train=replace(gen.train, max_steps=steps, steps_per_epoch=steps))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlruns.db'}"
+        cwd = os.getcwd()
+        os.chdir(work)
+        try:
+            make_phantoms("data/raw/phantom", data.phantom, progress=False)
+            prepare(data, "data/prepared", progress=False)
+            manifest = work / "data" / "prepared" / "manifest.json"
+            started = time.perf_counter()
+            model = train_generator(gen_short, manifest, work / "gen")
+            train_s = time.perf_counter() - started
+            ddim_s = _time_case(gen, model, manifest, gen.sample.steps, "ddim")
+            schedule = gen.train.num_train_timesteps
+            measured = schedule if args.full else 25
+            ddpm_s = _time_case(gen, model, manifest, measured, "ddpm") * schedule / measured
+        finally:
+            os.chdir(cwd)
+    print(f"device                       : {'cuda' if torch.cuda.is_available() else 'cpu'}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"network channels             : {list(gen.train.channels)}, volume {list(data.spatial_size)}")
+    print(f"training                     : {steps / train_s:.2f} steps/s ({train_s / steps:.2f} s/step, "
+          f"{steps} steps incl. data loading and start-up, batch {gen.train.batch_size} of "
+          f"{list(gen.train.patch_size)})")
+    print(f"DDIM, {gen.sample.steps} steps               : {ddim_s:.1f} s per case")
+    label = "measured" if args.full else f"from {measured} measured steps"
+    print(f"DDPM, {schedule} steps ({label}) : {ddpm_s:.1f} s per case")
+    print(f"DDPM / DDIM                  : {ddpm_s / ddim_s:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

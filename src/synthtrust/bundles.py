@@ -1,0 +1,52 @@
+"""Loading this repository's MONAI bundles with values from params.yaml layered on top."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from monai.bundle import ConfigParser
+
+from synthtrust.errors import ParamsError
+from synthtrust.io import sha256_file
+from synthtrust.tracking import repo_root
+
+GENERATOR = "brats_ddpm_generator"
+SEGMENTER = "brats_swinunetr_segmenter"
+
+
+SOURCE_CHECKOUT = Path(__file__).resolve().parents[2]  # the repository of an editable install
+
+
+def bundle_dir(name: str) -> Path:
+    """``bundles/<name>`` of the repository around the working directory, else of this source checkout."""
+    for root in dict.fromkeys((repo_root(), SOURCE_CHECKOUT)):
+        path = root / "bundles" / name
+        if (path / "configs").is_dir():
+            return path
+    raise ParamsError(f"bundles/{name}: MONAI bundle not found under {repo_root()} or {SOURCE_CHECKOUT}")
+
+
+def config_files(name: str, *configs: str) -> list[str]:
+    """Paths of ``configs`` (file stems, in layering order) inside bundle ``name``."""
+    root = bundle_dir(name) / "configs"
+    return [str(root / f"{c}.yaml") for c in configs]
+
+
+def parse_bundle(name: str, configs: list[str], overrides: dict[str, Any]) -> ConfigParser:
+    """A ConfigParser for bundle ``name`` with ``configs`` layered and ``overrides`` applied (``#`` ids)."""
+    parser = ConfigParser()
+    parser.read_config(config_files(name, *configs))
+    parser.read_meta(str(bundle_dir(name) / "configs" / "metadata.json"))
+    parser["bundle_root"] = str(bundle_dir(name))
+    for key, value in overrides.items():
+        parser[key] = value
+    return parser
+
+
+def code_digest(name: str, package: Path) -> str:
+    """One sha256 over bundle ``name``'s configs and the Python modules of ``package`` (a directory):
+    what a model or a sample depends on besides its data and params."""
+    files = [*sorted((bundle_dir(name) / "configs").glob("*")), *sorted(Path(package).glob("*.py"))]
+    return hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}\n" for p in files).encode()).hexdigest()

@@ -1,0 +1,40 @@
+"""MONAI datalists (lists of dicts of paths) built from a prepared dataset's manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from synthtrust.data.brats import LABEL_KEY, MODALITIES
+from synthtrust.errors import DataError
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest written by the prepare stage."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found (run the prepare stage first: dvc repro prepare)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: manifest is not valid JSON ({exc})") from exc
+
+
+def case_item(root: Path, files: dict[str, Any], case_id: str) -> dict[str, Any]:
+    """One datalist entry: ``image`` is the four modality paths in channel order, ``label`` the seg."""
+    return {
+        "case_id": case_id,
+        "image": [str(root / files[m]["path"]) for m in MODALITIES],
+        "label": str(root / files[LABEL_KEY]["path"]),
+    }
+
+
+def manifest_datalist(manifest_path: str | Path, split: str) -> list[dict[str, Any]]:
+    """Datalist of the cases of ``split`` (train, val or test) with absolute-or-relative paths as given."""
+    manifest_path = Path(manifest_path)
+    manifest = read_manifest(manifest_path)
+    if split not in manifest["splits"]:
+        raise DataError(f"{manifest_path}: no split {split!r} (have {sorted(manifest['splits'])})")
+    root = manifest_path.parent
+    return [case_item(root, manifest["cases"][cid]["files"], cid) for cid in manifest["splits"][split]]

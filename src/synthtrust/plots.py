@@ -1,0 +1,62 @@
+"""Figures people look at rather than read: written as PNG for DVC plots and MLflow artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from synthtrust.data.brats import MODALITIES  # noqa: E402
+from synthtrust.generator.checks import read_case  # noqa: E402
+
+LABEL_COLOURS = {1: "tab:red", 2: "tab:green", 4: "yellow"}
+
+
+def _axial(volume: np.ndarray, z: int) -> np.ndarray:
+    return np.rot90(volume[:, :, z])
+
+
+def real_vs_synthetic(pairs: Sequence[tuple[Path, Path]], out: str | Path, max_cases: int = 3) -> Path:
+    """Axial slices through each tumour's centre: real above synthetic, one column per modality plus
+    the label map, with the label contours drawn on every image."""
+    pairs = list(pairs)[:max_cases]
+    fig, axes = plt.subplots(2 * len(pairs), len(MODALITIES) + 1, squeeze=False,
+                             figsize=(2.2 * (len(MODALITIES) + 1), 2.3 * 2 * len(pairs)))
+    for row, (real_dir, synth_dir) in enumerate(pairs):
+        for offset, (kind, case_dir) in enumerate((("real", real_dir), ("synthetic", synth_dir))):
+            image, label = read_case(case_dir)
+            z = int(np.argwhere(label > 0)[:, 2].mean()) if label.any() else label.shape[2] // 2
+            r = 2 * row + offset
+            for c, modality in enumerate(MODALITIES):
+                ax = axes[r, c]
+                ax.imshow(_axial(image[c], z), cmap="gray", vmin=-3, vmax=4)
+                for value, colour in LABEL_COLOURS.items():
+                    mask = _axial(label == value, z)
+                    if mask.any():
+                        ax.contour(mask, levels=[0.5], colors=colour, linewidths=0.6)
+                ax.set_title(f"{kind} {modality}", fontsize=8)
+            axes[r, -1].imshow(_axial(label, z), cmap="viridis", vmin=0, vmax=4, interpolation="nearest")
+            axes[r, -1].set_title(Path(case_dir).name, fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def save_figure(fig: plt.Figure, out: str | Path, dpi: int = 90) -> Path:
+    """Write ``fig`` as PNG atomically (temporary file, then rename) and close it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        tmp.replace(out)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return out
