@@ -41,3 +41,10 @@ def test_bad_params_files_name_the_key(tmp_path: Path, text: str, message: str) 
 def test_missing_params_file(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="params file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_mix_section_parses_in_both_profiles() -> None:
+    from synthtrust.mixing import MixParams
+
+    assert section(MixParams, "mix", REPO / "params.yaml").alphas == (0.0, 0.5, 1.0)
+    assert len(section(MixParams, "mix", REPO / "profiles" / "paper.yaml").alphas) == 11

@@ -68,12 +68,24 @@ def synthesize(params: str = str(DEFAULT_PARAMS), checkpoint: str = "models/gene
     run(section(GeneratorParams, "generator", params), checkpoint, manifest, out, metrics, figure)
 
 
+def mix(alpha: float, params: str = str(DEFAULT_PARAMS), out: str | None = None,
+        manifest: str = "data/prepared/manifest.json", synthetic: str = "data/synthetic") -> None:
+    """Write the training datalist of synthetic fraction ALPHA (``mix.mode``) to OUT."""
+    from synthtrust.io import atomic_write_json
+    from synthtrust.mixing import MixParams, make_mix
+    from synthtrust.tracking import repo_root
+
+    datalist = make_mix(alpha, section(MixParams, "mix", params), manifest, synthetic, root=repo_root())
+    atomic_write_json(out or f"data/mixes/alpha_{alpha}.json", datalist)
+
+
 COMMANDS = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
     "prepare": prepare,
     "train-generator": train_generator,
     "synthesize": synthesize,
+    "mix": mix,
 }
 
 
