@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from workspace import demo_workspace
 
 from synthtrust.config import section
 from synthtrust.data.datalist import manifest_datalist
-from synthtrust.data.phantoms import make_phantoms
-from synthtrust.data.prepare import DataParams, prepare
+from synthtrust.data.prepare import DataParams
 from synthtrust.generator.params import GeneratorParams
 from synthtrust.generator.synthesize import load_synthesizer
 from synthtrust.generator.train import train_generator
@@ -52,24 +50,15 @@ def main() -> None:
     gen = section(GeneratorParams, "generator", args.params)
     steps = args.train_steps
     gen_short = replace(gen, train=replace(gen.train, max_steps=steps, steps_per_epoch=steps))
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlruns.db'}"
-        cwd = os.getcwd()
-        os.chdir(work)
-        try:
-            make_phantoms("data/raw/phantom", data.phantom, progress=False)
-            prepare(data, "data/prepared", progress=False)
-            manifest = work / "data" / "prepared" / "manifest.json"
-            started = time.perf_counter()
-            model = train_generator(gen_short, manifest, work / "gen")
-            train_s = time.perf_counter() - started
-            ddim_s = _time_case(gen, model, manifest, gen.sample.steps, "ddim")
-            schedule = gen.train.num_train_timesteps
-            measured = schedule if args.full else 25
-            ddpm_s = _time_case(gen, model, manifest, measured, "ddpm") * schedule / measured
-        finally:
-            os.chdir(cwd)
+    with demo_workspace(data) as work:
+        manifest = work / "data" / "prepared" / "manifest.json"
+        started = time.perf_counter()
+        model = train_generator(gen_short, manifest, work / "gen")
+        train_s = time.perf_counter() - started
+        ddim_s = _time_case(gen, model, manifest, gen.sample.steps, "ddim")
+        schedule = gen.train.num_train_timesteps
+        measured = schedule if args.full else 25
+        ddpm_s = _time_case(gen, model, manifest, measured, "ddpm") * schedule / measured
     print(f"device                       : {'cuda' if torch.cuda.is_available() else 'cpu'}, "
           f"{torch.get_num_threads()} threads")
     print(f"network channels             : {list(gen.train.channels)}, volume {list(data.spatial_size)}")

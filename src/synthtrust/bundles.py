@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from monai.bundle import ConfigParser
 
 from synthtrust.errors import ParamsError
 from synthtrust.io import sha256_file
-from synthtrust.tracking import repo_root
+from synthtrust.tracking import repo_root, tracking_uri
 
 GENERATOR = "brats_ddpm_generator"
 SEGMENTER = "brats_swinunetr_segmenter"
@@ -43,6 +44,17 @@ def parse_bundle(name: str, configs: list[str], overrides: dict[str, Any]) -> Co
     for key, value in overrides.items():
         parser[key] = value
     return parser
+
+
+def run_bundle(name: str, configs: list[str], overrides: dict[str, Any], experiment: str, run: str) -> float:
+    """Run bundle ``name``'s ``initialize`` then ``run`` sections, its MLFlowHandler logging into MLflow run
+    ``run`` of ``experiment`` in the project's store; returns the seconds taken."""
+    parser = parse_bundle(name, configs, {"tracking_uri": tracking_uri(), "experiment_name": experiment,
+                                          "run_name": run, **overrides})
+    started = time.perf_counter()
+    parser.get_parsed_content("initialize")
+    parser.get_parsed_content("run")
+    return time.perf_counter() - started
 
 
 def code_digest(name: str, package: Path) -> str:

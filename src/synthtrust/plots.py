@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from synthtrust.data.brats import MODALITIES  # noqa: E402
-from synthtrust.generator.checks import read_case  # noqa: E402
+from synthtrust.data.validation import read_case_dir  # noqa: E402
 
 LABEL_COLOURS = {1: "tab:red", 2: "tab:green", 4: "yellow"}
 
@@ -29,7 +29,7 @@ def real_vs_synthetic(pairs: Sequence[tuple[Path, Path]], out: str | Path, max_c
                              figsize=(2.2 * (len(MODALITIES) + 1), 2.3 * 2 * len(pairs)))
     for row, (real_dir, synth_dir) in enumerate(pairs):
         for offset, (kind, case_dir) in enumerate((("real", real_dir), ("synthetic", synth_dir))):
-            image, label = read_case(case_dir)
+            image, label = read_case_dir(case_dir)
             z = int(np.argwhere(label > 0)[:, 2].mean()) if label.any() else label.shape[2] // 2
             r = 2 * row + offset
             for c, modality in enumerate(MODALITIES):
@@ -60,3 +60,23 @@ def save_figure(fig: plt.Figure, out: str | Path, dpi: int = 90) -> Path:
         plt.close(fig)
         tmp.unlink(missing_ok=True)
     return out
+
+
+REGION_COLOURS = {"TC": "tab:red", "WT": "tab:green", "ET": "tab:orange"}
+
+
+def dice_vs_alpha(rows: Sequence[dict[str, float]], out: str | Path) -> Path:
+    """Mean Dice per region against alpha: real test solid, synthetic test dashed."""
+    rows = sorted(rows, key=lambda r: r["alpha"])
+    alphas = [r["alpha"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for region, colour in REGION_COLOURS.items():
+        ax.plot(alphas, [r[f"real_{region}"] for r in rows], "-o", color=colour, label=f"{region} real test")
+        ax.plot(alphas, [r[f"synthetic_{region}"] for r in rows], "--s", color=colour, alpha=0.7,
+                label=f"{region} synthetic test")
+    ax.set(xlabel="alpha (synthetic fraction of training cases)", ylabel="Dice", ylim=(0, 1),
+           title="Regional Dice vs alpha")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return save_figure(fig, out)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,12 @@ def experiment(name: str) -> str:
     experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location())
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def run_name(stage: str) -> str:
+    """A unique run name, so MONAI's MLFlowHandler (which picks an unfinished run by name) attaches to
+    exactly the run the job opened."""
+    return f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 def git_commit() -> str:

@@ -120,3 +120,17 @@ def test_gzip_of_garbage_is_reported_not_raised(tmp_path: Path, write_case) -> N
         fh.write(b"\x00" * 10)
     _, report = load_case(discover_cases(tmp_path)[0])
     assert "BraTS2021_00001_seg.nii.gz: unreadable NIfTI" in report.errors[0]
+
+
+def test_read_case_dir_returns_arrays_or_names_the_problem(tmp_path: Path, write_case) -> None:
+    from synthtrust.data.validation import read_case_dir
+    from synthtrust.errors import DataError
+
+    image, label = read_case_dir(write_case(tmp_path, "BraTS2021_00001"))
+    assert image.shape == (4, 24, 24, 20) and set(np.unique(label)) == {0, 1, 2, 4}
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(DataError, match="notes: not a BraTS case directory"):
+        read_case_dir(tmp_path / "notes")
+    _break(write_case(tmp_path, "BraTS2021_00002"), "missing_modality")
+    with pytest.raises(DataError, match="BraTS2021_00002_flair.nii.gz: missing file"):
+        read_case_dir(tmp_path / "BraTS2021_00002")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthtrust.generator.checks import contrast_agreement, read_case
+from synthtrust.data.validation import read_case_dir as read_case
+from synthtrust.generator.checks import contrast_agreement
 
 
 def _copy_with(src: Path, dest_root: Path, transform) -> Path:

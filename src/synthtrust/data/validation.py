@@ -11,7 +11,15 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-from synthtrust.data.brats import LABEL_KEY, MODALITIES, BratsCase, region_masks, to_brats2021_labels
+from synthtrust.data.brats import (
+    LABEL_KEY,
+    MODALITIES,
+    BratsCase,
+    case_from_dir,
+    region_masks,
+    to_brats2021_labels,
+)
+from synthtrust.errors import DataError
 
 logger = logging.getLogger(__name__)
 AFFINE_ATOL_MM = 1e-3
@@ -122,6 +130,21 @@ def load_case(case: BratsCase, require_tumour: bool = True) -> tuple[LoadedCase 
     if errors:
         return None, report
     return LoadedCase(case, image, label, ref_affine), report
+
+
+def read_case_dir(case_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(4, ...) float32 image and BraTS label map of one case directory, checked like any input.
+
+    Raises:
+        DataError: the directory is not a readable, consistent BraTS case (every problem is named).
+    """
+    case = case_from_dir(case_dir)
+    if case is None:
+        raise DataError(f"{case_dir}: not a BraTS case directory")
+    loaded, report = load_case(case, require_tumour=False)
+    if loaded is None:
+        raise DataError("; ".join(report.errors))
+    return loaded.image, loaded.label
 
 
 def validate_cases(cases: Iterable[BratsCase], progress: bool = True) -> list[CaseReport]:

@@ -6,25 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
-from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES
+from synthtrust.data.brats import MODALITIES
+from synthtrust.data.validation import read_case_dir
 
 #: Tumour sub-regions and regions compared against normal brain.
 CONTRAST_REGIONS: dict[str, tuple[int, ...]] = {
     "NCR": (1,), "ED": (2,), "ET": (4,), "TC": (1, 4), "WT": (1, 2, 4),
 }
-
-
-def read_case(case_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(4, ...) float32 image and label map of a case directory in BraTS 2021 naming."""
-    case_dir = Path(case_dir)
-    cid = case_dir.name
-    image = np.stack([np.asarray(nib.load(str(case_dir / BRATS2021.filename(cid, m))).dataobj, np.float32)
-                      for m in MODALITIES])
-    label = np.asarray(nib.load(str(case_dir / BRATS2021.filename(cid, LABEL_KEY))).dataobj).astype(np.uint8)
-    return image, label
 
 
 def region_contrasts(image: np.ndarray, label: np.ndarray) -> dict[str, dict[str, float]]:
@@ -47,8 +37,8 @@ def contrast_agreement(pairs: Sequence[tuple[Path, Path]]) -> dict[str, Any]:
     Contrasts are averaged over cases; a region/modality pair agrees when real and synthetic contrasts
     have the same sign. Returns the per-pair means and the fraction that agree.
     """
-    real = [region_contrasts(*read_case(r)) for r, _ in pairs]
-    synth = [region_contrasts(*read_case(s)) for _, s in pairs]
+    real = [region_contrasts(*read_case_dir(r)) for r, _ in pairs]
+    synth = [region_contrasts(*read_case_dir(s)) for _, s in pairs]
     table: dict[str, dict[str, dict[str, float | bool]]] = {}
     agree = total = 0
     for modality in MODALITIES:

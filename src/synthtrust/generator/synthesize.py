@@ -21,7 +21,7 @@ from synthtrust.data.datalist import manifest_datalist
 from synthtrust.generator.checks import contrast_agreement, format_agreement
 from synthtrust.generator.params import GeneratorParams
 from synthtrust.generator.synthesis import Synthesizer
-from synthtrust.generator.train import EXPERIMENT, run_name
+from synthtrust.generator.train import EXPERIMENT
 from synthtrust.io import atomic_write_json
 from synthtrust.plots import real_vs_synthetic
 
@@ -57,7 +57,7 @@ def synthesize(params: GeneratorParams, checkpoint: str | Path = "models/generat
     out = Path(out)
     synthesizer = load_synthesizer(params, checkpoint, manifest_path)
     tracking.experiment(EXPERIMENT)
-    with mlflow.start_run(run_name=run_name("synthesize")):
+    with mlflow.start_run(run_name=tracking.run_name("synthesize")):
         mlflow.log_params(tracking.flatten({"generator": params.as_dict()}))
         mlflow.set_tags({"stage": "synthesize", "git_commit": tracking.git_commit(),
                          "checkpoint_sha256": synthesizer.provenance["checkpoint_sha256"]})

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import mlflow
 import torch
 
 from synthtrust import tracking
-from synthtrust.bundles import GENERATOR, code_digest, parse_bundle
+from synthtrust.bundles import GENERATOR, code_digest, run_bundle
 from synthtrust.data.datalist import read_manifest
 from synthtrust.generator.params import GeneratorParams
 from synthtrust.io import atomic_write_json
@@ -56,11 +54,6 @@ def resumable_checkpoint(out: Path, expected: dict[str, Any]) -> Path | None:
     return None
 
 
-def run_name(stage: str) -> str:
-    """A unique run name, so MONAI's MLFlowHandler attaches to exactly this run."""
-    return f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-
-
 def train_generator(params: GeneratorParams, manifest_path: str | Path = "data/prepared/manifest.json",
                     out: str | Path = "models/generator") -> Path:
     """Train (or resume) the generator; returns the path of the EMA weights (``model.pt``)."""
@@ -75,25 +68,18 @@ def train_generator(params: GeneratorParams, manifest_path: str | Path = "data/p
     else:
         logger.info("resuming generator training from %s", resume)
     tracking.experiment(EXPERIMENT)
-    name = run_name("train_generator")
+    name = tracking.run_name("train_generator")
     with mlflow.start_run(run_name=name):
         mlflow.log_params(tracking.flatten({"generator": params.as_dict()}))
         mlflow.set_tags({"stage": "train_generator", "git_commit": tracking.git_commit(),
                          "resumed_from": str(resume) if resume else ""})
         tracking.log_dataset("data/prepared", "brats-prepared", context="train")
-        parser = parse_bundle(GENERATOR, ["common", "train"], {
+        seconds = run_bundle(GENERATOR, ["common", "train"], {
             "dataset_dir": str(manifest_path.parent.resolve()),
             "ckpt_dir": str(out),
             "resume_from": str(resume) if resume else None,
-            "tracking_uri": tracking.tracking_uri(),
-            "experiment_name": EXPERIMENT,
-            "run_name": name,
             **params.train_overrides(),
-        })
-        started = time.perf_counter()
-        parser.get_parsed_content("initialize")
-        parser.get_parsed_content("run")
-        seconds = time.perf_counter() - started
+        }, EXPERIMENT, name)
         model = out / "model.pt"
         for stale in out.glob("checkpoint_epoch=*.pt"):  # checkpoint.pt holds the same final state
             stale.unlink()
