@@ -71,9 +71,7 @@ def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def prepared_dir(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) -> Path:
-    """The session's phantoms prepared on a 32^3 grid (4 train, 2 val, 2 test); returns data/prepared."""
+def _prepared(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path, grid: tuple[int, ...]) -> Path:
     import os
     import shutil
 
@@ -84,11 +82,23 @@ def prepared_dir(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) ->
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        prepare(DataParams(spatial_size=(32, 32, 32), split=SplitParams(val=0.25, test=0.25, seed=1)),
+        prepare(DataParams(spatial_size=grid, split=SplitParams(val=0.25, test=0.25, seed=1)),
                 "data/prepared", progress=False)
     finally:
         os.chdir(cwd)
     return root / "data" / "prepared"
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) -> Path:
+    """The session's phantoms prepared on a 32^3 grid (4 train, 2 val, 2 test); returns data/prepared."""
+    return _prepared(tmp_path_factory, phantom_dir, (32, 32, 32))
+
+
+@pytest.fixture(scope="session")
+def prepared_64(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) -> Path:
+    """The same phantoms padded to 64 x 64 x 32, the smallest grid SwinUNETR runs on."""
+    return _prepared(tmp_path_factory, phantom_dir, (64, 64, 32))
 
 
 @pytest.fixture

@@ -77,3 +77,12 @@ def test_synthesize_without_a_checkpoint_writes_nothing(prepared_dir: Path, tmp_
     assert code == 1
     assert "models/none.pt: generator checkpoint not found (run: dvc repro train_generator)" in caplog.text
     assert not Path("data").exists() and not Path("metrics").exists()
+
+
+@pytest.mark.parametrize("alpha", ["1.5", "-0.2"])
+def test_mix_rejects_alpha_outside_the_unit_interval(alpha: str, tmp_path: Path, caplog, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "params.yaml", "params.yaml")
+    assert _exit_code(["mix", "--alpha", alpha, "--out", "mix.json"]) == 1
+    assert f"alpha must be a number in [0, 1], got {float(alpha)}" in caplog.text
+    assert not Path("mix.json").exists()

@@ -79,6 +79,37 @@ def mix(alpha: float, params: str = str(DEFAULT_PARAMS), out: str | None = None,
     atomic_write_json(out or f"data/mixes/alpha_{alpha}.json", datalist)
 
 
+def train_segmenter(alpha: float, params: str = str(DEFAULT_PARAMS), mix: str | None = None,
+                    out: str | None = None) -> None:
+    """Train SwinUNETR on the mix of synthetic fraction ALPHA."""
+    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.segmenter.train import train_segmenter as run
+
+    run(section(SegmenterParams, "segmenter", params), mix or f"data/mixes/alpha_{alpha}.json",
+        out or f"models/segmenter/alpha_{alpha}")
+
+
+def evaluate(alpha: float, params: str = str(DEFAULT_PARAMS), model: str | None = None,
+             metrics: str | None = None, per_case: str | None = None,
+             manifest: str = "data/prepared/manifest.json", synthetic: str = "data/synthetic") -> None:
+    """Regional Dice and HD95 of ALPHA's model on the real and the synthetic test sets."""
+    from synthtrust.segmenter.evaluate import evaluate as run
+    from synthtrust.segmenter.params import SegmenterParams
+
+    run(section(SegmenterParams, "segmenter", params), alpha,
+        model or f"models/segmenter/alpha_{alpha}/model.pt", metrics or f"metrics/segmenter/alpha_{alpha}.json",
+        per_case or f"reports/segmenter/alpha_{alpha}/per_case.csv", manifest, synthetic)
+
+
+def plot_segmenter(params: str = str(DEFAULT_PARAMS), csv: str = "reports/segmenter/dice_vs_alpha.csv",
+                   png: str = "reports/segmenter/dice_vs_alpha.png") -> None:
+    """Dice against alpha per region, real vs synthetic test (CSV for dvc plots, PNG)."""
+    from synthtrust.mixing import MixParams
+    from synthtrust.segmenter.report import write_dice_vs_alpha
+
+    write_dice_vs_alpha(section(MixParams, "mix", params).alphas, csv, png)
+
+
 COMMANDS = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
@@ -86,6 +117,9 @@ COMMANDS = {
     "train-generator": train_generator,
     "synthesize": synthesize,
     "mix": mix,
+    "train-segmenter": train_segmenter,
+    "evaluate": evaluate,
+    "plot-segmenter": plot_segmenter,
 }
 
 

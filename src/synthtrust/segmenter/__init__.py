@@ -1,0 +1,1 @@
+"""The SwinUNETR segmenter: transforms, training and regional evaluation."""

@@ -1,0 +1,43 @@
+"""The one transform MONAI lacks here: region channels (TC, WT, ET) back to BraTS labels.
+
+MONAI's ``ConvertToMultiChannelBasedOnBratsClassesd`` maps labels 1, 2, 4 to the overlapping regions
+TC = {1, 4}, WT = {1, 2, 4}, ET = {4}; ``RegionsToLabeld`` is its inverse for predictions, as the model
+zoo's BraTS bundles do in their inference: oedema (2) where WT only, necrotic core (1) where TC, and
+enhancing tumour (4) where ET. The result has one channel, which MONAI Deploy's bundle operator needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+
+
+def regions_to_label(regions: torch.Tensor) -> torch.Tensor:
+    """(3, ...) binary TC, WT, ET channels to a (1, ...) uint8 BraTS label map (0, 1, 2, 4)."""
+    tc, wt, et = (regions[i] > 0.5 for i in range(3))
+    label = torch.zeros_like(tc, dtype=torch.uint8)
+    label[wt] = 2
+    label[tc] = 1
+    label[et] = 4
+    return label[None]
+
+
+class RegionsToLabeld(MapTransform):
+    """Replace each key's (3, ...) region channels with a (1, ...) BraTS label map, keeping its metadata."""
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            value = d[key]
+            label = regions_to_label(torch.as_tensor(value))
+            d[key] = MetaTensor(label, meta=value.meta, applied_operations=value.applied_operations) \
+                if isinstance(value, MetaTensor) else label
+        return d

@@ -1,0 +1,76 @@
+"""Training the segmenter on a mix for real (a few steps), and the checks on a mix datalist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from synthtrust.errors import DataError
+from synthtrust.mixing import MixParams, make_mix
+from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.segmenter.train import EXPERIMENT, read_mix, train_segmenter
+
+TINY = SegmenterParams(patch_size=(64, 64, 32), roi_size=(64, 64, 32), num_samples=1, max_steps=2,
+                       steps_per_epoch=1, val_interval=1)
+
+
+@pytest.fixture
+def mix_file(prepared_64: Path, tmp_path: Path) -> Path:
+    """The alpha = 0 mix of the 64 x 64 x 32 phantoms, with absolute paths."""
+    mix = make_mix(0.0, MixParams(), prepared_64 / "manifest.json", tmp_path / "synthetic", root=tmp_path)
+    path = tmp_path / "alpha_0.0.json"
+    path.write_text(json.dumps(mix))
+    return path
+
+
+def test_training_tracks_regional_validation_dice(mix_file: Path, tmp_path: Path, mlflow_store: str) -> None:
+    model = train_segmenter(TINY, mix_file, tmp_path / "seg")
+    assert model.is_file()
+    client = mlflow.MlflowClient(mlflow_store)
+    (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    assert run.data.params["alpha"] == "0.0" and run.data.params["n_synthetic"] == "0"
+    for region in ("tc", "wt", "et"):
+        history = client.get_metric_history(run.info.run_id, f"val_dice_{region}")
+        assert [m.step for m in history] == [1, 2]  # one validation per epoch
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "segmenter")] == ["segmenter/model.pt"]
+
+
+def _rewrite(mix_file: Path, change) -> Path:
+    mix = json.loads(mix_file.read_text())
+    change(mix)
+    mix_file.write_text(json.dumps(mix))
+    return mix_file
+
+
+def test_bad_mixes_are_named(mix_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="mix datalist not found"):
+        read_mix(tmp_path / "nope.json")
+    first = json.loads(mix_file.read_text())["training"][0]["case_id"]
+    _rewrite(mix_file, lambda m: m["training"][0]["image"].pop())
+    with pytest.raises(DataError, match=f"case {first} has 3 image channels, expected 4"):
+        read_mix(mix_file)
+    _rewrite(mix_file, lambda m: m["training"][0]["image"].append("/no/such/t2.nii.gz"))
+    with pytest.raises(DataError, match="points at a missing file /no/such/t2.nii.gz"):
+        read_mix(mix_file)
+    _rewrite(mix_file, lambda m: m.update(training=[]))
+    with pytest.raises(DataError, match="no training cases"):
+        train_segmenter(TINY, mix_file, tmp_path / "seg")
+    assert not (tmp_path / "seg").exists()
+
+
+def test_a_failed_training_leaves_no_checkpoint(mix_file: Path, tmp_path: Path, mlflow_store: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(name, configs, overrides, experiment, run):
+        Path(overrides["ckpt_dir"], "model.pt").write_bytes(b"best so far")
+        raise RuntimeError("killed during epoch 3")
+
+    monkeypatch.setattr("synthtrust.segmenter.train.run_bundle", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        train_segmenter(TINY, mix_file, tmp_path / "models" / "seg")
+    assert list((tmp_path / "models").iterdir()) == []
+    client = mlflow.MlflowClient(mlflow_store)
+    (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    assert run.info.status == "FAILED"

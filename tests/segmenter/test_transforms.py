@@ -1,0 +1,21 @@
+"""Region channels back to BraTS labels: the inverse of MONAI's ConvertToMultiChannelBasedOnBratsClasses."""
+
+import torch
+from monai.data import MetaTensor
+from monai.transforms import ConvertToMultiChannelBasedOnBratsClasses
+
+from synthtrust.segmenter.transforms import RegionsToLabeld, regions_to_label
+
+
+def test_round_trip_through_monai_regions() -> None:
+    label = torch.tensor([0, 1, 2, 4, 2, 1]).reshape(1, 6, 1, 1)
+    regions = ConvertToMultiChannelBasedOnBratsClasses()(label[0])
+    assert torch.equal(regions_to_label(regions), label.to(torch.uint8))
+
+
+def test_dictionary_transform_keeps_metadata() -> None:
+    pred = MetaTensor(torch.zeros(3, 2, 2, 2), affine=torch.diag(torch.tensor([2.0, 2.0, 2.0, 1.0])))
+    pred[1, 0, 0, 0] = 1
+    out = RegionsToLabeld("pred")({"pred": pred})["pred"]
+    assert out.shape == (1, 2, 2, 2) and out.dtype == torch.uint8 and int(out[0, 0, 0, 0]) == 2
+    assert torch.equal(out.affine, pred.affine)
