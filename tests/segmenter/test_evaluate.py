@@ -49,7 +49,7 @@ def model(tmp_path: Path) -> Path:
     return path
 
 
-TINY = SegmenterParams(roi_size=(64, 64, 32), patch_size=(64, 64, 32))
+TINY = SegmenterParams(roi_size=(64, 64, 32), patch_size=(64, 64, 32))  # depths (1, 1, 1, 1) by default
 
 
 def test_evaluate_writes_metrics_and_per_case_csv(prepared_64: Path, model: Path, tmp_path: Path,
@@ -74,3 +74,37 @@ def test_missing_model_and_synthetic_cases(prepared_64: Path, model: Path, tmp_p
         evaluate(TINY, 0.0, model, tmp_path / "m.json", tmp_path / "c.csv",
                  prepared_64 / "manifest.json", tmp_path / "synthetic")
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.slow
+def test_bundle_inference_writes_what_evaluation_scores(prepared_64: Path, model: Path, tmp_path: Path) -> None:
+    """The label maps `python -m monai.bundle run inference.yaml` writes score exactly as the evaluator says."""
+    import os
+    import subprocess
+    import sys
+
+    import nibabel as nib
+    import numpy as np
+
+    from synthtrust.data.datalist import manifest_datalist
+    from synthtrust.segmenter.evaluate import RegionalEvaluator
+    from tests.conftest import REPO
+
+    bundle = REPO / "bundles" / "brats_swinunetr_segmenter"
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(bundle / "configs" / "inference.yaml"),
+           "--bundle_root", str(bundle), "--ckpt_dir", str(model.parent), "--dataset_dir", str(prepared_64),
+           "--output_dir", str(tmp_path / "out"), "--depths", "[1,1,1,1]", "--roi_size", "[64,64,32]"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluator = RegionalEvaluator(TINY, model)
+    for item in manifest_datalist(prepared_64 / "manifest.json", "test"):
+        written = next((tmp_path / "out").glob(f"{item['case_id']}_*seg.nii.gz"))
+        label = np.asarray(nib.load(str(written)).dataobj)
+        assert set(np.unique(label)) <= {0, 1, 2, 4}
+        assert np.allclose(nib.load(str(written)).affine, nib.load(item["label"]).affine)
+        reference = np.asarray(nib.load(item["label"]).dataobj)
+        scored = evaluator.score_case(item)["metrics"]
+        for region, labels in {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,)}.items():
+            p, r = np.isin(label, labels), np.isin(reference, labels)
+            dice = 1.0 if not p.any() and not r.any() else 2 * (p & r).sum() / (p.sum() + r.sum())
+            assert dice == pytest.approx(scored[region]["dice"], abs=1e-6), (item["case_id"], region)

@@ -19,3 +19,12 @@ def test_dictionary_transform_keeps_metadata() -> None:
     out = RegionsToLabeld("pred")({"pred": pred})["pred"]
     assert out.shape == (1, 2, 2, 2) and out.dtype == torch.uint8 and int(out[0, 0, 0, 0]) == 2
     assert torch.equal(out.affine, pred.affine)
+
+
+def test_collapse_keeps_regions_nested() -> None:
+    # the enhancing channel fires outside the core and the core outside the whole tumour
+    tc = torch.tensor([0, 1, 1, 0, 1], dtype=torch.float32)
+    wt = torch.tensor([0, 0, 1, 1, 1], dtype=torch.float32)
+    et = torch.tensor([1, 1, 0, 0, 1], dtype=torch.float32)
+    label = regions_to_label(torch.stack([tc, wt, et]))
+    assert label.ravel().tolist() == [0, 0, 1, 2, 4]

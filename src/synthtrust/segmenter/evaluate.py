@@ -2,7 +2,8 @@
 
 The real test set is the prepared test split; the synthetic test set is the synthetic copies of the same
 test label maps (utility parity compares the two). Predictions come from the segmenter bundle's own
-network, preprocessing and sliding-window inferer; metrics are MONAI's, per case and region, with the
+network, preprocessing and sliding-window inferer, collapsed to a label map exactly as the bundle's
+inference does (so what is scored is what is deployed); metrics are MONAI's, per case and region, with the
 BraTS conventions for empty regions: both prediction and reference empty scores Dice 1 and HD95 0,
 exactly one empty scores Dice 0 and HD95 373.13 mm (the BraTS maximum).
 """
@@ -19,6 +20,7 @@ import mlflow
 import numpy as np
 import torch
 from monai.metrics import compute_dice, compute_hausdorff_distance
+from monai.transforms import ConvertToMultiChannelBasedOnBratsClasses
 
 from synthtrust import tracking
 from synthtrust.bundles import SEGMENTER, parse_bundle
@@ -28,10 +30,12 @@ from synthtrust.io import atomic_write_json, atomic_write_text
 from synthtrust.mixing import synthetic_item
 from synthtrust.segmenter.params import SegmenterParams
 from synthtrust.segmenter.train import EXPERIMENT
+from synthtrust.segmenter.transforms import regions_to_label
 
 logger = logging.getLogger(__name__)
 REGIONS = ("TC", "WT", "ET")  # the network's output channels, in order
 BRATS_MAX_HD95 = 373.13
+BRATS_REGIONS = ConvertToMultiChannelBasedOnBratsClasses()  # labels 1, 2, 4 -> TC, WT, ET channels
 TEST_SETS = ("real", "synthetic")
 
 
@@ -77,7 +81,8 @@ class RegionalEvaluator:
         data = self.preprocessing(dict(item))
         image, label = data["image"], data["label"]
         logits = self.inferer(image[None].to(self.device), self.network)[0]
-        pred = (torch.sigmoid(logits) > 0.5).cpu()
+        # score the regions of the label map the bundle writes (nested TC/WT/ET), not the raw channels
+        pred = BRATS_REGIONS(regions_to_label((torch.sigmoid(logits) > 0.5).cpu())[0])
         spacing = tuple(float(s) for s in image.pixdim[:3])
         voxel_ml = float(np.prod(spacing)) / 1000.0
         return {"metrics": regional_metrics(pred, label, spacing),

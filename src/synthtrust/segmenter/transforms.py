@@ -1,9 +1,11 @@
 """The one transform MONAI lacks here: region channels (TC, WT, ET) back to BraTS labels.
 
-MONAI's ``ConvertToMultiChannelBasedOnBratsClassesd`` maps labels 1, 2, 4 to the overlapping regions
-TC = {1, 4}, WT = {1, 2, 4}, ET = {4}; ``RegionsToLabeld`` is its inverse for predictions, as the model
-zoo's BraTS bundles do in their inference: oedema (2) where WT only, necrotic core (1) where TC, and
-enhancing tumour (4) where ET. The result has one channel, which MONAI Deploy's bundle operator needs.
+MONAI's ``ConvertToMultiChannelBasedOnBratsClassesd`` maps labels 1, 2, 4 to the nested regions
+TC = {1, 4}, WT = {1, 2, 4}, ET = {4}; ``RegionsToLabeld`` is its inverse for predictions. Three sigmoid
+channels need not nest (a model can predict enhancing tumour outside its own whole tumour), so the
+collapse is hierarchical: whole tumour first, tumour core only inside it, enhancing tumour only inside
+the core. Taking the union instead would let the least reliable channels add false positives to WT.
+The result has one channel, which MONAI Deploy's bundle operator needs.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from monai.transforms import MapTransform
 
 
 def regions_to_label(regions: torch.Tensor) -> torch.Tensor:
-    """(3, ...) binary TC, WT, ET channels to a (1, ...) uint8 BraTS label map (0, 1, 2, 4)."""
+    """(3, ...) binary TC, WT, ET channels to a (1, ...) uint8 BraTS label map (0, 1, 2, 4), nested:
+    ET within TC within WT."""
     tc, wt, et = (regions[i] > 0.5 for i in range(3))
+    tc = tc & wt
+    et = et & tc
     label = torch.zeros_like(tc, dtype=torch.uint8)
     label[wt] = 2
     label[tc] = 1
