@@ -12,13 +12,12 @@ Prints figures; asserts nothing. The MLflow store is a temporary one.
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from workspace import demo_workspace
+from harness import demo_workspace, parse_args
 
 from synthtrust.config import section
 from synthtrust.data.datalist import manifest_datalist
@@ -26,8 +25,6 @@ from synthtrust.data.prepare import DataParams
 from synthtrust.generator.params import GeneratorParams
 from synthtrust.generator.synthesize import load_synthesizer
 from synthtrust.generator.train import train_generator
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _time_case(params: GeneratorParams, checkpoint: Path, manifest: Path, steps: int, sampler: str) -> float:
@@ -40,12 +37,11 @@ def _time_case(params: GeneratorParams, checkpoint: Path, manifest: Path, steps:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    parser.add_argument("--train-steps", type=int, default=20)
-    parser.add_argument("--full", action="store_true", help="run DDPM over the whole schedule")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    def extra(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--train-steps", type=int, default=20)
+        parser.add_argument("--full", action="store_true", help="run DDPM over the whole schedule")
+
+    args = parse_args(__doc__, extra)
     data = section(DataParams, "data", args.params)
     gen = section(GeneratorParams, "generator", args.params)
     steps = args.train_steps

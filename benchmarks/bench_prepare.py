@@ -8,8 +8,6 @@ The stage times include the `synthtrust` process start (imports), as `dvc repro`
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import shutil
 import subprocess
@@ -18,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import parse_args
+
 from synthtrust.config import section
 from synthtrust.data.phantoms import make_phantoms, template_tissues
 from synthtrust.data.prepare import DataParams
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _stage(args: list[str], cwd: Path) -> float:
@@ -33,10 +31,7 @@ def _stage(args: list[str], cwd: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(__doc__)
     params = section(DataParams, "data", args.params)
     ph = params.phantom
     with tempfile.TemporaryDirectory() as tmp:

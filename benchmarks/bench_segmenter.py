@@ -12,19 +12,16 @@ Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import multiprocessing
 import resource
 import time
 from dataclasses import replace
-from pathlib import Path
 from unittest import mock
 
 import torch
+from harness import demo_workspace, parse_args
 from ignite.engine import Engine
 from ignite.handlers import BasicTimeProfiler
-from workspace import demo_workspace
 
 from synthtrust.bundles import SEGMENTER, parse_bundle
 from synthtrust.config import section
@@ -34,8 +31,6 @@ from synthtrust.io import atomic_write_json
 from synthtrust.mixing import MixParams, make_mix
 from synthtrust.segmenter.params import SegmenterParams
 from synthtrust.segmenter.train import train_segmenter
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def full_size_inference(seg: SegmenterParams) -> float:
@@ -51,10 +46,7 @@ def full_size_inference(seg: SegmenterParams) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(__doc__)
     data = section(DataParams, "data", args.params)
     seg = section(SegmenterParams, "segmenter", args.params)
     profilers: list[BasicTimeProfiler] = []

@@ -1,15 +1,30 @@
-"""A throw-away demo workspace for benchmarks: temporary directory, its own MLflow store, prepared phantoms."""
+"""What every benchmark shares: its command line (``--params``) and a throw-away demo workspace."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from synthtrust.data.phantoms import make_phantoms
 from synthtrust.data.prepare import DataParams, prepare
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(doc: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """``--params`` (default: the repository's params.yaml) plus ``extra`` options; quiet logging."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=str(REPO / "params.yaml"))
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    return args
 
 
 @contextlib.contextmanager
