@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +47,20 @@ def parse_bundle(name: str, configs: list[str], overrides: dict[str, Any]) -> Co
     return parser
 
 
-def run_bundle(name: str, configs: list[str], overrides: dict[str, Any], experiment: str, run: str) -> float:
+def run_bundle(name: str, configs: list[str], overrides: dict[str, Any], experiment: str, run: str,
+               attach: Callable[[ConfigParser], None] | None = None) -> float:
     """Run bundle ``name``'s ``initialize`` then ``run`` sections, its MLFlowHandler logging into MLflow run
-    ``run`` of ``experiment`` in the project's store; returns the seconds taken."""
+    ``run`` of ``experiment`` in the project's store; returns the seconds taken.
+
+    ``attach(parser)`` is called between the two, to add handlers to the parsed engines (the parser
+    caches its objects, so ``parser.get_parsed_content("validate#evaluator")`` is the running one).
+    """
     parser = parse_bundle(name, configs, {"tracking_uri": tracking_uri(), "experiment_name": experiment,
                                           "run_name": run, **overrides})
     started = time.perf_counter()
     parser.get_parsed_content("initialize")
+    if attach is not None:
+        attach(parser)
     parser.get_parsed_content("run")
     return time.perf_counter() - started
 

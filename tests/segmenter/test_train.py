@@ -11,7 +11,7 @@ import pytest
 from synthtrust.errors import DataError
 from synthtrust.mixing import MixParams, make_mix
 from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import EXPERIMENT, read_mix, train_segmenter
+from synthtrust.segmenter.train import EXPERIMENT, read_mix, read_validation, train_segmenter
 
 TINY = SegmenterParams(patch_size=(64, 64, 32), roi_size=(64, 64, 32), num_samples=1, max_steps=2,
                        steps_per_epoch=1, val_interval=1)
@@ -35,7 +35,14 @@ def test_training_tracks_regional_validation_dice(mix_file: Path, tmp_path: Path
     for region in ("tc", "wt", "et"):
         history = client.get_metric_history(run.info.run_id, f"val_dice_{region}")
         assert [m.step for m in history] == [1, 2]  # one validation per epoch
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "segmenter")] == ["segmenter/model.pt"]
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "segmenter")]
+    assert artifacts == ["segmenter/model.pt", "segmenter/validation.json"]
+    validation = read_validation(tmp_path / "seg")
+    assert [r["epoch"] for r in validation["history"]] == [1, 2]
+    best = next(r for r in validation["history"] if r["epoch"] == validation["best_epoch"])
+    assert best["val_mean_dice"] == max(r["val_mean_dice"] for r in validation["history"])
+    assert validation["dice"] == {"TC": best["val_dice_tc"], "WT": best["val_dice_wt"], "ET": best["val_dice_et"]}
+    assert run.data.metrics["best_val_dice_WT"] == pytest.approx(validation["dice"]["WT"])
 
 
 def _rewrite(mix_file: Path, change) -> Path:
@@ -63,7 +70,7 @@ def test_bad_mixes_are_named(mix_file: Path, tmp_path: Path) -> None:
 
 def test_a_failed_training_leaves_no_checkpoint(mix_file: Path, tmp_path: Path, mlflow_store: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    def crash(name, configs, overrides, experiment, run):
+    def crash(name, configs, overrides, experiment, run, attach=None):
         Path(overrides["ckpt_dir"], "model.pt").write_bytes(b"best so far")
         raise RuntimeError("killed during epoch 3")
 

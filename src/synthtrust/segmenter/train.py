@@ -1,21 +1,35 @@
-"""The ``train_segmenter`` job: train the SwinUNETR bundle on one alpha mix, tracked in MLflow."""
+"""The ``train_segmenter`` job: train the SwinUNETR bundle on one alpha mix, tracked in MLflow.
+
+The bundle's CheckpointSaver keeps the checkpoint of the best validation mean Dice (real validation
+split); :class:`ValidationHistory` records every validation round beside it, so the regional Dice of the
+saved model (``validation.json``) is known without re-scoring. The search stage trains its trials with
+the same :func:`fit`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mlflow
+from ignite.engine import Engine, Events
+from monai.bundle import ConfigParser
 
 from synthtrust import tracking
 from synthtrust.bundles import SEGMENTER, run_bundle
 from synthtrust.errors import DataError
-from synthtrust.io import atomic_dir
+from synthtrust.io import atomic_dir, atomic_write_json
 from synthtrust.segmenter.params import SegmenterParams
 
 logger = logging.getLogger(__name__)
 EXPERIMENT = "synthtrust-segmenter"
+REGION_METRICS = {"TC": "val_dice_tc", "WT": "val_dice_wt", "ET": "val_dice_et"}  # the bundle's metric names
+KEY_METRIC = "val_mean_dice"  # what the bundle's CheckpointSaver keeps the best of
+VALIDATION_FILE = "validation.json"
 
 
 def read_mix(path: str | Path) -> dict:
@@ -37,28 +51,96 @@ def read_mix(path: str | Path) -> dict:
     return mix
 
 
-def train_segmenter(params: SegmenterParams, mix_path: str | Path, out: str | Path) -> Path:
-    """Train on the mix at ``mix_path``; returns the best-validation checkpoint ``out/model.pt``."""
-    mix = read_mix(mix_path)
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+class ValidationHistory:
+    """Every validation round's metrics (trainer epoch, the bundle's ``val_*`` metrics); a MONAI-style
+    handler for the bundle's evaluator, attached after its metric handlers so they have run."""
+
+    def __init__(self) -> None:
+        self.rounds: list[dict[str, Any]] = []
+
+    def attach(self, evaluator: Engine) -> None:
+        evaluator.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, evaluator: Engine) -> None:
+        # the bundle's ValidationHandler runs the evaluator with the trainer's epoch as its own
+        self.rounds.append({"epoch": evaluator.state.epoch,
+                            **{k: _finite(v) for k, v in evaluator.state.metrics.items()}})
+
+    def summary(self) -> dict[str, Any]:
+        """The round the checkpoint comes from (first best ``val_mean_dice``) and its regional Dice."""
+        if not self.rounds:
+            raise DataError("training finished without a validation round (segmenter.val_interval too large?)")
+        best = max(self.rounds, key=lambda r: (r.get(KEY_METRIC) or 0.0, -r["epoch"]))
+        dice = {region: best.get(name) for region, name in REGION_METRICS.items()}
+        known = [v for v in dice.values() if v is not None]
+        return {"best_epoch": best["epoch"], "dice": dice,
+                "mean_dice": sum(known) / len(dice) if known else 0.0, "history": self.rounds}
+
+
+def log_training_inputs(mix: dict[str, Any], params: SegmenterParams) -> None:
+    """Params, tags and DVC dataset inputs of a training run (the active MLflow run)."""
+    mlflow.log_params({"alpha": mix["alpha"], "mix.mode": mix["mode"], "mix.seed": mix["seed"],
+                       "n_real": mix["n_real"], "n_synthetic": mix["n_synthetic"],
+                       **tracking.flatten({"segmenter": params.as_dict()})})
+    mlflow.set_tag("git_commit", tracking.git_commit())
+    for path, dataset in (("data/prepared", "brats-prepared"), ("data/synthetic", "brats-synthetic")):
+        tracking.log_dataset(path, dataset, context="train")
+
+
+def fit(params: SegmenterParams, mix_path: str | Path, out: str | Path, experiment: str, run: str,
+        attach: Callable[[ConfigParser], None] | None = None) -> dict[str, Any]:
+    """Train on the mix inside the active MLflow run (named ``run`` in ``experiment``); writes
+    ``out/model.pt`` and ``out/validation.json`` atomically and returns the validation summary.
+
+    ``attach(parser)`` may add handlers to the parsed engines (the search's pruning does).
+    """
     out = Path(out).resolve()
-    tracking.experiment(EXPERIMENT)
-    name = tracking.run_name(f"train_segmenter-alpha_{mix['alpha']}")
-    with mlflow.start_run(run_name=name), atomic_dir(out) as tmp:  # a failed run leaves no checkpoint behind
-        mlflow.log_params({"alpha": mix["alpha"], "mix.mode": mix["mode"], "mix.seed": mix["seed"],
-                           "n_real": mix["n_real"], "n_synthetic": mix["n_synthetic"],
-                           **tracking.flatten({"segmenter": params.as_dict()})})
-        mlflow.set_tags({"stage": "train_segmenter", "git_commit": tracking.git_commit()})
-        for path, dataset in (("data/prepared", "brats-prepared"), ("data/synthetic", "brats-synthetic")):
-            tracking.log_dataset(path, dataset, context="train")
+    history = ValidationHistory()
+
+    def attach_all(parser: ConfigParser) -> None:
+        history.attach(parser.get_parsed_content("validate#evaluator"))
+        if attach is not None:
+            attach(parser)
+
+    with atomic_dir(out) as tmp:  # a failed run leaves no checkpoint behind
         seconds = run_bundle(SEGMENTER, ["inference", "train"], {
             "mix_file": str(Path(mix_path).resolve()),
             "data_root": str(tracking.repo_root()),
             "ckpt_dir": str(tmp),
             **params.train_overrides(),
-        }, EXPERIMENT, name)
+        }, experiment, run, attach=attach_all)
         if not (tmp / "model.pt").is_file():
             raise DataError(f"{out}: training finished without a checkpoint (no validation ran?)")
+        validation = {**history.summary(), "train_seconds": round(seconds, 1)}
+        atomic_write_json(tmp / VALIDATION_FILE, validation)
         mlflow.log_metric("train_seconds", seconds)
-        mlflow.log_artifact(str(tmp / "model.pt"), artifact_path="segmenter")
-    logger.info("segmenter (alpha=%s) trained in %.0fs: %s", mix["alpha"], seconds, out / "model.pt")
-    return out / "model.pt"
+        mlflow.log_metrics({f"best_val_dice_{r}": v for r, v in validation["dice"].items() if v is not None})
+        mlflow.log_artifacts(str(tmp), artifact_path="segmenter")
+    return validation
+
+
+def read_validation(model_dir: str | Path) -> dict[str, Any]:
+    """The ``validation.json`` a training wrote beside its checkpoint."""
+    path = Path(model_dir) / VALIDATION_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: no validation summary beside the checkpoint (re-run: dvc repro train_segmenter)")
+    return json.loads(path.read_text())
+
+
+def train_segmenter(params: SegmenterParams, mix_path: str | Path, out: str | Path) -> Path:
+    """Train on the mix at ``mix_path``; returns the best-validation checkpoint ``out/model.pt``."""
+    mix = read_mix(mix_path)
+    tracking.experiment(EXPERIMENT)
+    name = tracking.run_name(f"train_segmenter-alpha_{mix['alpha']}")
+    with mlflow.start_run(run_name=name):
+        log_training_inputs(mix, params)
+        mlflow.set_tag("stage", "train_segmenter")
+        validation = fit(params, mix_path, out, EXPERIMENT, name)
+    logger.info("segmenter (alpha=%s) trained in %.0fs, best validation Dice %s (epoch %d): %s", mix["alpha"],
+                validation["train_seconds"], validation["dice"], validation["best_epoch"], Path(out) / "model.pt")
+    return Path(out).resolve() / "model.pt"
