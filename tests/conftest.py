@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -107,3 +108,52 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+# A segmenter small enough to train in seconds: 64 x 64 x 32 crops, 4 steps, validation every epoch.
+TINY_SEGMENTER_KW = dict(patch_size=(64, 64, 32), roi_size=(64, 64, 32), num_samples=1, max_steps=4,
+                         steps_per_epoch=1, val_interval=1)
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Path) -> Path:
+    """A DVC-style workspace as the segmenter stages leave it: ``data/prepared`` (64 x 64 x 32 phantoms,
+    4 train / 2 val / 2 test), ``data/synthetic`` copies (real images, intensities scaled by 0.9) and the
+    alpha grid 0.0 and 1.0 trained for real (tiny) under ``models/segmenter``. Tests chdir into it and
+    write their own outputs under their tmp_path."""
+    import json
+    import os
+    import shutil
+
+    from synthtrust.mixing import MixParams, make_mix
+    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.segmenter.train import train_segmenter
+
+    root = tmp_path_factory.mktemp("workspace")
+    (root / ".dvc").mkdir()
+    shutil.copytree(prepared_64, root / "data" / "prepared")
+    manifest = json.loads((root / "data" / "prepared" / "manifest.json").read_text())
+    for split in ("train", "test"):
+        for case_id in manifest["splits"][split]:
+            src, dst = root / "data" / "prepared" / split / case_id, root / "data" / "synthetic" / split / case_id
+            dst.mkdir(parents=True)
+            for path in src.glob("*.nii.gz"):
+                img = nib.load(path)
+                data = np.asarray(img.dataobj)
+                data = data if path.name.endswith("_seg.nii.gz") else (data * 0.9).astype(np.float32)
+                write_nifti(dst / path.name, data, img.affine, data.dtype)
+            (dst / f"{case_id}_provenance.json").write_text(json.dumps({"source": case_id}))
+    cwd = os.getcwd()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'grid-mlruns.db'}")
+        os.chdir(root)
+        try:
+            for alpha in (0.0, 1.0):
+                mix = make_mix(alpha, MixParams(alphas=(alpha,)), root=root)
+                mix_path = root / "data" / "mixes" / f"alpha_{alpha}.json"
+                mix_path.parent.mkdir(parents=True, exist_ok=True)
+                mix_path.write_text(json.dumps(mix))
+                train_segmenter(SegmenterParams(**TINY_SEGMENTER_KW), mix_path, f"models/segmenter/alpha_{alpha}")
+        finally:
+            os.chdir(cwd)
+    return root

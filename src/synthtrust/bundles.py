@@ -30,18 +30,15 @@ def bundle_dir(name: str) -> Path:
     raise ParamsError(f"bundles/{name}: MONAI bundle not found under {repo_root()} or {SOURCE_CHECKOUT}")
 
 
-def config_files(name: str, *configs: str) -> list[str]:
-    """Paths of ``configs`` (file stems, in layering order) inside bundle ``name``."""
-    root = bundle_dir(name) / "configs"
-    return [str(root / f"{c}.yaml") for c in configs]
-
-
-def parse_bundle(name: str, configs: list[str], overrides: dict[str, Any]) -> ConfigParser:
-    """A ConfigParser for bundle ``name`` with ``configs`` layered and ``overrides`` applied (``#`` ids)."""
+def parse_bundle(name: str, configs: list[str], overrides: dict[str, Any], root: str | Path | None = None
+                 ) -> ConfigParser:
+    """A ConfigParser for bundle ``name`` (or the bundle directory ``root``, e.g. a copy inside an MLflow
+    model) with ``configs`` layered and ``overrides`` applied (``#`` ids)."""
+    root = Path(root) if root is not None else bundle_dir(name)
     parser = ConfigParser()
-    parser.read_config(config_files(name, *configs))
-    parser.read_meta(str(bundle_dir(name) / "configs" / "metadata.json"))
-    parser["bundle_root"] = str(bundle_dir(name))
+    parser.read_config([str(root / "configs" / f"{c}.yaml") for c in configs])
+    parser.read_meta(str(root / "configs" / "metadata.json"))
+    parser["bundle_root"] = str(root)
     for key, value in overrides.items():
         parser[key] = value
     return parser

@@ -110,6 +110,58 @@ def plot_segmenter(params: str = str(DEFAULT_PARAMS), csv: str = "reports/segmen
     write_dice_vs_alpha(section(MixParams, "mix", params).alphas, csv, png)
 
 
+def search(params: str = str(DEFAULT_PARAMS), grid: str = "models/segmenter", out: str = "models/search",
+           metrics: str = "metrics/search.json") -> None:
+    """Optuna search over alpha (``search:``) on the real validation split; resumes a killed study."""
+    from synthtrust.mixing import MixParams
+    from synthtrust.search.params import SearchParams
+    from synthtrust.search.tune import run_search
+    from synthtrust.segmenter.params import SegmenterParams
+
+    run_search(section(SearchParams, "search", params), section(SegmenterParams, "segmenter", params),
+               section(MixParams, "mix", params), grid, out, metrics)
+
+
+def register(params: str = str(DEFAULT_PARAMS), search: str = "metrics/search.json",
+             metrics: str = "metrics/register.json") -> None:
+    """Register the search's best model as ``challenger`` of the registered model (``registry.model_name``)."""
+    from synthtrust.registry.params import RegistryParams
+    from synthtrust.registry.register import register as run
+    from synthtrust.segmenter.params import SegmenterParams
+
+    result = run(section(RegistryParams, "registry", params), section(SegmenterParams, "segmenter", params),
+                 search, metrics=metrics, params_file=params)
+    print(f"{result['model_name']} version {result['version']} is the {result['alias']} "
+          f"(alpha={result['alpha']}, real-test Dice {result['test_dice']})")
+
+
+def promote(reason: str = "", version: int | None = None, by: str | None = None,
+            params: str = str(DEFAULT_PARAMS)) -> None:
+    """Move ``champion`` to the challenger (or VERSION) if the gate passes; exit 1 and change nothing if not."""
+    from synthtrust.registry.params import RegistryParams
+    from synthtrust.registry.promotion import promote as run
+
+    result = run(section(RegistryParams, "registry", params), version, reason, by)
+    print(f"version {result['version']} promoted to champion (previous: {result['previous']})")
+
+
+def rollback(reason: str = "", by: str | None = None, params: str = str(DEFAULT_PARAMS)) -> None:
+    """Move ``champion`` back to the version it replaced."""
+    from synthtrust.registry.params import RegistryParams
+    from synthtrust.registry.promotion import rollback as run
+
+    result = run(section(RegistryParams, "registry", params), reason, by)
+    print(f"champion rolled back from version {result['rolled_back']} to {result['version']}")
+
+
+def registry(params: str = str(DEFAULT_PARAMS)) -> None:
+    """Print the registered model's versions, aliases and regional Dice."""
+    from synthtrust.registry.params import RegistryParams
+    from synthtrust.registry.table import format_table, versions_table
+
+    print(format_table(versions_table(section(RegistryParams, "registry", params))))
+
+
 COMMANDS = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
@@ -120,6 +172,11 @@ COMMANDS = {
     "train-segmenter": train_segmenter,
     "evaluate": evaluate,
     "plot-segmenter": plot_segmenter,
+    "search": search,
+    "register": register,
+    "promote": promote,
+    "rollback": rollback,
+    "registry": registry,
 }
 
 

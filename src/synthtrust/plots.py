@@ -80,3 +80,35 @@ def dice_vs_alpha(rows: Sequence[dict[str, float]], out: str | Path) -> Path:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+def objective_vs_alpha(rows: Sequence[dict], out: str | Path, best: int | None = None,
+                       pareto: Sequence[int] = ()) -> Path:
+    """Each finished trial's validation Dice against its alpha: grid models, search trials, pruned trials
+    (their last reported value) and the best trial; per region when the study has three objectives."""
+    multi = bool(pareto)
+    panels = [("dice_TC", "TC"), ("dice_WT", "WT"), ("dice_ET", "ET")] if multi else [("mean_dice", "mean")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    styles = {"grid": ("s", "tab:blue", "alpha grid"), "search": ("o", "tab:green", "search trial"),
+              "same_mix": ("o", "tab:olive", "same mix as an earlier trial")}
+    for ax, (column, title) in zip(axes[0], panels, strict=True):
+        for source, (marker, colour, label) in styles.items():
+            points = [r for r in rows if r["source"] == source and r["state"] == "complete"
+                      and r[column] is not None]
+            if points:
+                ax.scatter([r["alpha"] for r in points], [r[column] for r in points], marker=marker,
+                           color=colour, label=label, zorder=3)
+        pruned = [r for r in rows if r["state"] == "pruned" and r[column] is not None]
+        if pruned:
+            ax.scatter([r["alpha"] for r in pruned], [r[column] for r in pruned], marker="x", color="tab:red",
+                       label="pruned (last value)", zorder=3)
+        highlight = [r for r in rows if r["trial"] in (set(pareto) or {best}) and r[column] is not None]
+        if highlight:
+            ax.scatter([r["alpha"] for r in highlight], [r[column] for r in highlight], marker="*", s=220,
+                       facecolors="none", edgecolors="black", label="Pareto front" if multi else "best", zorder=4)
+        ax.set(xlabel="alpha", ylabel=f"validation Dice ({title})", xlim=(-0.05, 1.05), ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Optuna search: objective vs alpha (real validation split)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out)

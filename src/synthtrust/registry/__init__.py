@@ -1,0 +1,1 @@
+"""The MLflow model registry: registration, the pyfunc model, gated promotion and rollback."""

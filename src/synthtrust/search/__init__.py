@@ -1,0 +1,1 @@
+"""Optuna search over the synthetic fraction alpha (stage ``search``)."""

@@ -1,0 +1,169 @@
+"""The Optuna study: its storage, its name, its sampler and pruner, and the alpha-grid models entered as
+finished trials.
+
+The study name carries a fingerprint of everything a trial's result depends on (segmenter params, mix
+seed, searched modes, objective, the prepared manifest, the synthetic data's provenance and the grid
+models). Re-running with the same inputs resumes the same study (``load_if_exists``); changing any of
+them starts a new one instead of mixing incomparable trials. ``n_trials``, the sampler and the pruner
+are not part of it: raising ``n_trials`` extends a finished study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from synthtrust.errors import DataError
+from synthtrust.io import sha256_file
+from synthtrust.mixing import MixParams
+from synthtrust.search.params import SearchParams
+from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.segmenter.train import KEY_METRIC, REGION_METRICS, read_validation
+from synthtrust.tracking import repo_root
+
+logger = logging.getLogger(__name__)
+DB_NAME = "optuna.db"
+REGIONS = tuple(REGION_METRICS)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def default_storage() -> str:
+    """The embedded study storage: ``sqlite:///<repo>/optuna.db`` (beside ``mlruns.db``)."""
+    return f"sqlite:///{repo_root() / DB_NAME}"
+
+
+def open_storage(params: SearchParams) -> RDBStorage:
+    """The RDB storage with heartbeats: a trial whose process died is failed after ``grace_period`` and
+    re-queued once with the same parameters."""
+    with warnings.catch_warnings():  # heartbeats are flagged experimental, unchanged since Optuna 2.8
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return RDBStorage(params.storage_url(default_storage()), heartbeat_interval=params.heartbeat_interval,
+                          grace_period=params.grace_period,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+
+@dataclass(frozen=True)
+class GridModel:
+    """A model of the segmenter stages' alpha grid: its mix and its validation summary."""
+
+    alpha: float
+    mode: str
+    model_dir: str              # repository-relative
+    validation: dict[str, Any]
+
+
+def grid_models(mix: MixParams, models_dir: str | Path = "models/segmenter") -> list[GridModel]:
+    """The trained grid of ``mix.alphas`` (stage train_segmenter)."""
+    models = []
+    for alpha in mix.alphas:
+        model_dir = Path(models_dir) / f"alpha_{alpha}"
+        if not (model_dir / "model.pt").is_file():
+            raise DataError(f"{model_dir}/model.pt: grid model missing (run: dvc repro train_segmenter)")
+        models.append(GridModel(float(alpha), mix.mode, str(model_dir), read_validation(model_dir)))
+    return models
+
+
+def _digest_files(paths: list[Path]) -> str:
+    return hashlib.sha256("".join(f"{p}:{sha256_file(p)}\n" for p in paths).encode()).hexdigest()
+
+
+def study_name(params: SearchParams, segmenter: SegmenterParams, mix: MixParams, grid: list[GridModel],
+               manifest: str | Path, synthetic: str | Path) -> str:
+    """``<search.study_name>-<fingerprint>``: equal inputs, equal study."""
+    provenance = sorted(Path(synthetic).glob("*/*/*.json"))
+    inputs = {
+        "segmenter": segmenter.as_dict(), "mix.seed": mix.seed, "modes": list(params.modes),
+        "objective": params.objective, "manifest": sha256_file(manifest),
+        "synthetic": _digest_files(provenance),
+        "grid": {g.model_dir: sha256_file(Path(g.model_dir) / "model.pt") for g in grid},
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{params.study_name}-{digest[:10]}"
+
+
+def make_sampler(params: SearchParams) -> optuna.samplers.BaseSampler:
+    if params.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=params.seed, n_startup_trials=params.n_startup_trials)
+    return optuna.samplers.TPESampler(seed=params.seed, n_startup_trials=params.n_startup_trials)
+
+
+def make_pruner(params: SearchParams) -> optuna.pruners.BasePruner:
+    if params.pruner == "none" or params.objective == "multi":  # Optuna prunes single-objective studies only
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=params.pruner_warmup_epochs)
+
+
+def open_study(params: SearchParams, name: str) -> optuna.Study:
+    """Create study ``name`` or load it if it exists (a killed search resumes)."""
+    directions = ["maximize"] * (3 if params.objective == "multi" else 1)
+    return optuna.create_study(study_name=name, storage=open_storage(params), directions=directions,
+                               sampler=make_sampler(params), pruner=make_pruner(params), load_if_exists=True)
+
+
+def objective_values(validation: dict[str, Any], objective: str) -> float | list[float]:
+    """What a trial returns: the mean regional validation Dice, or the three regional Dice."""
+    if objective == "multi":
+        return [float(validation["dice"][r] or 0.0) for r in REGIONS]
+    return float(validation["mean_dice"])
+
+
+def distributions(modes: tuple[str, ...], mode: str, alpha_max: float = 1.0) -> dict[str, BaseDistribution]:
+    """The search space of one trial: alpha, and the mode when more than one is searched."""
+    space: dict[str, BaseDistribution] = {"alpha": FloatDistribution(0.0, alpha_max)}
+    if len(modes) > 1:
+        space["mode"] = CategoricalDistribution(list(modes))
+    return space
+
+
+def trial_params(alpha: float, mode: str, modes: tuple[str, ...]) -> dict[str, Any]:
+    return {"alpha": alpha, **({"mode": mode} if len(modes) > 1 else {})}
+
+
+def add_grid_trials(study: optuna.Study, grid: list[GridModel], params: SearchParams, mix_keys: dict[float, str]
+                    ) -> int:
+    """Enter the grid models as finished trials (once); returns how many were added."""
+    present = {t.user_attrs.get("model_dir") for t in study.get_trials(deepcopy=False)
+               if t.user_attrs.get("source") == "grid"}
+    added = 0
+    for model in grid:
+        if model.model_dir in present:
+            continue
+        v = model.validation
+        intermediate = {} if params.objective == "multi" else {
+            r["epoch"]: r[KEY_METRIC] for r in v["history"] if r.get(KEY_METRIC) is not None}
+        study.add_trial(optuna.trial.create_trial(
+            params=trial_params(model.alpha, model.mode, params.modes),
+            distributions=distributions(params.modes, model.mode),
+            **({"values": objective_values(v, "multi")} if params.objective == "multi"
+               else {"value": objective_values(v, "mean")}),
+            intermediate_values=intermediate,
+            user_attrs={"source": "grid", "model_dir": model.model_dir, "mode": model.mode,
+                        "mix_key": mix_keys[model.alpha], "dice": v["dice"], "mean_dice": v["mean_dice"],
+                        "best_epoch": v["best_epoch"], "train_seconds": v.get("train_seconds")},
+        ))
+        added += 1
+    if added:
+        logger.info("study %s: entered %d alpha-grid models as finished trials", study.study_name, added)
+    return added
+
+
+def finished(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The single-objective best, or the Pareto-front trial with the highest mean regional Dice."""
+    if len(study.directions) == 1:
+        return study.best_trial
+    return max(study.best_trials, key=lambda t: sum(t.values) / len(t.values))

@@ -1,0 +1,143 @@
+"""One search trial: a mix of the proposed alpha, a segmenter trained on it with the bundle, its regional
+validation Dice as the objective, pruned on the per-epoch validation mean Dice.
+
+Mixes are discrete (``replace`` swaps round(alpha * N) cases, ``augment`` adds a whole number of novel
+cases), so many alphas make the same training set. A proposal whose mix equals a finished trial's is
+answered with that trial's result instead of being trained again: no mix is trained twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+from ignite.engine import Engine, Events
+from monai.bundle import ConfigParser
+
+from synthtrust import tracking
+from synthtrust.io import atomic_write_json
+from synthtrust.mixing import MixParams, make_mix
+from synthtrust.search.params import SearchParams
+from synthtrust.search.study import finished, objective_values
+from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.segmenter.train import KEY_METRIC, fit, log_training_inputs
+
+logger = logging.getLogger(__name__)
+EXPERIMENT = "synthtrust-search"
+
+
+def mix_key(mix: dict[str, Any]) -> str:
+    """What identifies a training set: mode and number of synthetic cases (mixes are nested by seed)."""
+    return f"{mix['mode']}:{mix['n_synthetic']}"
+
+
+class PruneOnValidation:
+    """Reports each validation round's mean Dice to the trial and stops the trainer when Optuna prunes.
+
+    optuna-integration's PyTorchIgnitePruningHandler raises TrialPruned inside the engine instead, which
+    MONAI's StatsHandler logs as an error with a traceback; terminating the trainer ends the run cleanly.
+    """
+
+    def __init__(self, trial: optuna.Trial, trainer: Engine) -> None:
+        self.trial, self.trainer = trial, trainer
+        self.pruned_at: int | None = None
+
+    def attach(self, evaluator: Engine) -> None:
+        evaluator.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, evaluator: Engine) -> None:
+        value = evaluator.state.metrics.get(KEY_METRIC)
+        if value is None:
+            return
+        self.trial.report(float(value), evaluator.state.epoch)
+        if self.trial.should_prune():
+            self.pruned_at = evaluator.state.epoch
+            self.trainer.terminate()
+
+
+class TrialRunner:
+    """The objective: ``study.optimize(TrialRunner(...))``."""
+
+    def __init__(self, params: SearchParams, segmenter: SegmenterParams, mix: MixParams, study_dir: str | Path,
+                 manifest: str | Path = "data/prepared/manifest.json", synthetic: str | Path = "data/synthetic"
+                 ) -> None:
+        self.params, self.segmenter, self.mix = params, segmenter, mix
+        self.study_dir, self.manifest, self.synthetic = Path(study_dir), Path(manifest), Path(synthetic)
+
+    def make_mix(self, alpha: float, mode: str) -> dict[str, Any]:
+        return make_mix(alpha, MixParams(mode=mode, alphas=(alpha,), seed=self.mix.seed), self.manifest,
+                        self.synthetic, root=tracking.repo_root())
+
+    def alpha_max(self, mode: str) -> float:
+        """1 for replace; for augment the largest alpha the novel cases on disk can make."""
+        if mode == "replace":
+            return 1.0
+        n_real = self.make_mix(0.0, mode)["n_real"]
+        novel = self.synthetic / "novel"
+        k = sum(1 for p in novel.iterdir() if p.is_dir()) if novel.is_dir() else 0
+        return k / (n_real + k)
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        modes = self.params.modes
+        mode = trial.suggest_categorical("mode", list(modes)) if len(modes) > 1 else modes[0]
+        alpha = trial.suggest_float("alpha", 0.0, self.alpha_max(mode))
+        mix = self.make_mix(alpha, mode)
+        key = mix_key(mix)
+        trial.set_user_attr("mode", mode)
+        trial.set_user_attr("mix_key", key)
+        same = [t for t in finished(trial.study) if t.user_attrs.get("mix_key") == key and t.values]
+        if same:
+            done = same[0]
+            logger.info("trial %d: alpha=%.3f makes the same %s mix as trial %d; reusing its result", trial.number,
+                        alpha, key, done.number)
+            for name in ("model_dir", "dice", "mean_dice", "best_epoch", "run_id"):
+                trial.set_user_attr(name, done.user_attrs.get(name))
+            trial.set_user_attr("source", "same_mix")
+            trial.set_user_attr("same_mix_as", done.number)
+            return done.values if len(done.values) > 1 else done.value
+        return self._train(trial, mix, key)
+
+    def _train(self, trial: optuna.Trial, mix: dict[str, Any], key: str) -> float | list[float]:
+        mix_path = self.study_dir / "mixes" / f"trial_{trial.number}.json"
+        atomic_write_json(mix_path, mix)
+        model_dir = self.study_dir / f"trial_{trial.number}"
+        name = tracking.run_name(f"trial_{trial.number}-alpha_{mix['alpha']:.3f}")
+        pruning: list[PruneOnValidation] = []
+
+        def attach(parser: ConfigParser) -> None:
+            if self.params.objective == "multi" or self.params.pruner == "none":
+                return
+            handler = PruneOnValidation(trial, parser.get_parsed_content("train#trainer"))
+            handler.attach(parser.get_parsed_content("validate#evaluator"))
+            pruning.append(handler)
+
+        with mlflow.start_run(run_name=name, nested=True) as run:
+            log_training_inputs(mix, self.segmenter)
+            mlflow.set_tags({"stage": "search", "optuna.study": trial.study.study_name,
+                             "optuna.trial": trial.number, "mix_key": key})
+            trial.set_user_attr("run_id", run.info.run_id)
+            validation = fit(self.segmenter, mix_path, model_dir, EXPERIMENT, name, attach=attach)
+            pruned_at = pruning[0].pruned_at if pruning else None
+            mlflow.set_tag("pruned", str(pruned_at is not None).lower())
+            if pruned_at is None:
+                mlflow.log_metric("objective_mean_dice", validation["mean_dice"])
+        if pruned_at is not None:
+            shutil.rmtree(model_dir, ignore_errors=True)  # a pruned trial's model is never a candidate
+            trial.set_user_attr("source", "search")
+            logger.info("trial %d (alpha=%.3f) pruned at epoch %d", trial.number, mix["alpha"], pruned_at)
+            raise optuna.TrialPruned(f"pruned at epoch {pruned_at}")
+        rel_dir = model_dir.resolve().relative_to(tracking.repo_root()) \
+            if model_dir.resolve().is_relative_to(tracking.repo_root()) else model_dir.resolve()
+        for attr, value in (("source", "search"), ("trained", True), ("model_dir", str(rel_dir)),
+                            ("dice", validation["dice"]), ("mean_dice", validation["mean_dice"]),
+                            ("best_epoch", validation["best_epoch"]),
+                            ("train_seconds", validation["train_seconds"])):
+            trial.set_user_attr(attr, value)
+        logger.info("trial %d: alpha=%.3f (%s) validation Dice %s", trial.number, mix["alpha"], key,
+                    validation["dice"])
+        return objective_values(validation, self.params.objective)
+

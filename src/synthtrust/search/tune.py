@@ -1,0 +1,140 @@
+"""The ``search`` job: an Optuna study over alpha on the real validation split, one MLflow parent run per
+study and a child run per trial; writes ``metrics/search.json`` and the objective-vs-alpha plot.
+
+The test split is never read here: trials are judged by their regional Dice on the validation split.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from synthtrust import tracking
+from synthtrust.io import atomic_write_json, atomic_write_text
+from synthtrust.mixing import MixParams
+from synthtrust.plots import objective_vs_alpha
+from synthtrust.search.params import SearchParams
+from synthtrust.search.study import (
+    FINISHED,
+    REGIONS,
+    add_grid_trials,
+    best_trial,
+    default_storage,
+    finished,
+    grid_models,
+    open_study,
+    study_name,
+)
+from synthtrust.search.trials import EXPERIMENT, TrialRunner, mix_key
+from synthtrust.segmenter.params import SegmenterParams
+
+logger = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged by synthtrust, once each
+
+
+def _parent_run(name: str) -> str | None:
+    """The id of this study's parent run, if an earlier (perhaps killed) search made one."""
+    runs = mlflow.search_runs(filter_string=f"tags.`optuna.study` = '{name}' and tags.role = 'parent'",
+                              output_format="list", order_by=["start_time ASC"])
+    return runs[0].info.run_id if runs else None
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per finished trial, for the CSV (a DVC plot) and the figure."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=FINISHED):
+        dice = t.user_attrs.get("dice") or {}
+        pruned = t.state == TrialState.PRUNED
+        last = t.intermediate_values[max(t.intermediate_values)] if pruned and t.intermediate_values else None
+        rows.append({"trial": t.number, "alpha": round(t.params["alpha"], 4),
+                     "mode": t.params.get("mode", t.user_attrs.get("mode")), "source": t.user_attrs.get("source"),
+                     "state": t.state.name.lower(),
+                     "mean_dice": last if pruned else t.user_attrs.get("mean_dice"),
+                     **{f"dice_{r}": dice.get(r) for r in REGIONS}})
+    return sorted(rows, key=lambda r: r["trial"])
+
+
+def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def summarise(study: optuna.Study, storage: str) -> dict[str, Any]:
+    """``metrics/search.json``: the best trial and what the study spent."""
+    best = best_trial(study)
+    trials = study.get_trials(deepcopy=False)
+    count = {s: sum(t.state == s for t in trials) for s in TrialState}
+    done = finished(study)
+    summary: dict[str, Any] = {
+        "study": study.study_name,
+        "storage": storage.split("@")[-1],  # never a password
+        "objective": "multi" if len(study.directions) > 1 else "mean",
+        "best": {"trial": best.number, "alpha": round(best.params["alpha"], 4),
+                 "mode": best.params.get("mode", best.user_attrs.get("mode")),
+                 "val_dice": best.user_attrs["dice"], "val_mean_dice": round(best.user_attrs["mean_dice"], 4),
+                 "model_dir": best.user_attrs["model_dir"], "source": best.user_attrs.get("source"),
+                 "run_id": best.user_attrs.get("run_id")},
+        "trials": {"finished": len(done), "complete": count[TrialState.COMPLETE],
+                   "pruned": count[TrialState.PRUNED], "failed": count[TrialState.FAIL],
+                   "from_grid": sum(t.user_attrs.get("source") == "grid" for t in done),
+                   "trained": sum(bool(t.user_attrs.get("trained")) for t in done),
+                   "same_mix": sum(t.user_attrs.get("source") == "same_mix" for t in done)},
+    }
+    if len(study.directions) > 1:
+        summary["pareto_front"] = [{"trial": t.number, "alpha": round(t.params["alpha"], 4),
+                                    **dict(zip(REGIONS, (round(v, 4) for v in t.values), strict=True))}
+                                   for t in sorted(study.best_trials, key=lambda t: t.params["alpha"])]
+    return summary
+
+
+def run_search(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
+               grid_dir: str | Path = "models/segmenter", out: str | Path = "models/search",
+               metrics: str | Path = "metrics/search.json", csv_path: str | Path = "reports/search/trials.csv",
+               figure: str | Path = "reports/search/objective_vs_alpha.png",
+               manifest: str | Path = "data/prepared/manifest.json",
+               synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
+    """Run (or resume) the study until ``params.n_trials`` trials have finished; returns the summary."""
+    grid = grid_models(mix, grid_dir)
+    name = study_name(params, segmenter, mix, grid, manifest, synthetic)
+    study = open_study(params, name)
+    runner = TrialRunner(params, segmenter, mix, Path(out) / name, manifest, synthetic)
+    add_grid_trials(study, grid, params, {g.alpha: mix_key(runner.make_mix(g.alpha, g.mode)) for g in grid})
+    storage = params.storage_url(default_storage())
+    tracking.experiment(EXPERIMENT)
+    with mlflow.start_run(run_id=_parent_run(name), run_name=tracking.run_name("search")):
+        mlflow.set_tags({"role": "parent", "stage": "search", "optuna.study": name,
+                         "git_commit": tracking.git_commit()})
+        mlflow.log_params({f"search.{k}": v for k, v in params.as_dict().items() if k != "storage"})
+        remaining = params.n_trials - len(finished(study))
+        logger.info("study %s: %d finished trials, %d to run (storage %s)", name, len(finished(study)),
+                    max(remaining, 0), storage.split("@")[-1])
+        if remaining > 0:
+            # MaxTrialsCallback counts finished trials in the storage, so parallel workers stop together
+            study.optimize(runner, n_trials=remaining,
+                           callbacks=[MaxTrialsCallback(params.n_trials, states=FINISHED)])
+        summary = summarise(study, storage)
+        rows = trial_rows(study)
+        _write_csv(rows, csv_path)
+        objective_vs_alpha(rows, figure, best=summary["best"]["trial"],
+                           pareto=[p["trial"] for p in summary.get("pareto_front", [])])
+        best = summary["best"]
+        mlflow.log_metrics({"best_alpha": best["alpha"], "best_val_mean_dice": best["val_mean_dice"],
+                            **{f"best_val_dice_{r}": v for r, v in best["val_dice"].items() if v is not None},
+                            **{f"trials_{k}": v for k, v in summary["trials"].items()}})
+        mlflow.log_artifact(str(figure))
+        mlflow.log_artifact(str(csv_path))
+        atomic_write_json(metrics, summary)
+    logger.info("best: trial %d, alpha=%.3f, validation Dice %s", summary["best"]["trial"],
+                summary["best"]["alpha"], summary["best"]["val_dice"])
+    return summary
