@@ -131,20 +131,18 @@ def promote(params: RegistryParams, version: str | int | None = None, reason: st
         if candidate is None:
             raise SynthtrustError(f"{name}: no '{CHALLENGER}' alias (run: dvc repro register)")
         champion = alias_version(client, name, CHAMPION)
-        if champion is not None and champion.version == candidate.version:
+        if champion is not None and str(champion.version) == str(candidate.version):
             raise SynthtrustError(f"{name}: version {candidate.version} is already the champion")
         result = gate(candidate, champion, params)
         if not result.passed:
             raise PromotionRefused(f"{name}: promotion of version {candidate.version} refused: "
                                    + "; ".join(result.failures))
-        _set_tags(client, name, candidate.version, {
-            **_audit("promoted", by, reason or "gate passed"), **result.figures,
-            "previous_champion": champion.version if champion is not None else "",
-        })
-        client.set_registered_model_alias(name, CHAMPION, candidate.version)
-    logger.info("%s: version %s is the champion (was %s); %s", name, candidate.version,
-                champion.version if champion else "none", result.figures)
-    return {"version": candidate.version, "previous": champion.version if champion else None, **result.figures}
+        version, previous = str(candidate.version), str(champion.version) if champion is not None else None
+        _set_tags(client, name, version, {**_audit("promoted", by, reason or "gate passed"), **result.figures,
+                                          "previous_champion": previous or ""})
+        client.set_registered_model_alias(name, CHAMPION, version)
+    logger.info("%s: version %s is the champion (was %s); %s", name, version, previous, result.figures)
+    return {"version": version, "previous": previous, **result.figures}
 
 
 def rollback(params: RegistryParams, reason: str = "", by: str | None = None) -> dict[str, Any]:
@@ -158,8 +156,9 @@ def rollback(params: RegistryParams, reason: str = "", by: str | None = None) ->
         previous = champion.tags.get("previous_champion")
         if not previous:
             raise SynthtrustError(f"{name}: champion version {champion.version} replaced no earlier champion")
-        _set_tags(client, name, champion.version, _audit("rolled_back", by, reason or "rollback"))
+        current = str(champion.version)
+        _set_tags(client, name, current, _audit("rolled_back", by, reason or "rollback"))
         _set_tags(client, name, previous, _audit("restored", by, reason or "rollback"))
         client.set_registered_model_alias(name, CHAMPION, previous)
-    logger.info("%s: champion rolled back from version %s to %s", name, champion.version, previous)
-    return {"version": previous, "rolled_back": champion.version}
+    logger.info("%s: champion rolled back from version %s to %s", name, current, previous)
+    return {"version": previous, "rolled_back": current}

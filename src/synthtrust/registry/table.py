@@ -28,7 +28,7 @@ def versions_table(params: RegistryParams) -> list[dict[str, Any]]:
     rows = []
     for v in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version)):
         t = v.tags
-        rows.append({"version": int(v.version), "aliases": ",".join(sorted(by_version.get(v.version, []))),
+        rows.append({"version": int(v.version), "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
                      "alpha": t.get("alpha", ""), "mode": t.get("mix_mode", ""),
                      **{f"test_{r}": t.get(f"test_dice_{r}", "") for r in REGIONS},
                      **{f"val_{r}": t.get(f"val_dice_{r}", "") for r in REGIONS},

@@ -1,0 +1,83 @@
+"""Registering for real: the search's best checkpoint becomes brats-swinunetr@challenger, and the pyfunc
+loaded from ``models:/brats-swinunetr@challenger`` predicts what the bundle's own inference writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthtrust.bundles import SEGMENTER, parse_bundle
+from synthtrust.data.brats import MODALITIES
+from synthtrust.data.datalist import manifest_datalist
+from synthtrust.errors import DataError
+from synthtrust.registry.params import RegistryParams
+from synthtrust.registry.register import register
+from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.segmenter.train import read_validation
+from tests.conftest import TINY_SEGMENTER_KW
+
+pytestmark = pytest.mark.slow
+SEG = SegmenterParams(**TINY_SEGMENTER_KW)
+PARAMS = RegistryParams()
+
+
+@pytest.fixture
+def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_store: str) -> dict:
+    """A search result naming the alpha = 0 grid model as best, registered into a fresh store."""
+    root = tmp_path / "ws"
+    shutil.copytree(trained_workspace, root)
+    monkeypatch.chdir(root)
+    validation = read_validation("models/segmenter/alpha_0.0")
+    Path("metrics").mkdir()
+    Path("metrics/search.json").write_text(json.dumps({"study": "brats-alpha-test", "best": {
+        "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
+        "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0", "run_id": None}}))
+    Path("params.yaml").write_text("data: {source: phantom}\n")
+    return register(PARAMS, SEG)
+
+
+def test_registration_tags_card_alias_and_idempotence(registered: dict, mlflow_store: str) -> None:
+    client = mlflow.MlflowClient(mlflow_store)
+    version = client.get_model_version_by_alias(PARAMS.model_name, "challenger")
+    assert str(version.version) == str(registered["version"]) == "1"
+    tags = version.tags
+    for key in ("alpha", "mix_mode", "optuna_study", "optuna_trial", "git_commit", "checkpoint_sha256",
+                "val_dice_TC", "val_dice_WT", "val_dice_ET", "test_dice_TC", "test_dice_WT", "test_dice_ET"):
+        assert key in tags, key
+    assert float(tags["test_dice_WT"]) == pytest.approx(registered["test_dice"]["WT"])
+    assert "real-test Dice" in version.description and "Intended use" in version.description
+    assert Path("reports/registry/model_card.md").read_text() == version.description
+    assert json.loads(Path("metrics/register.json").read_text()) == registered
+    again = register(PARAMS, SEG)  # same checkpoint: the same version, no duplicate
+    assert again["version"] == 1 and len(client.search_model_versions(f"name = '{PARAMS.model_name}'")) == 1
+
+
+def test_the_pyfunc_predicts_what_the_bundle_writes(registered: dict, tmp_path: Path) -> None:
+    case = manifest_datalist("data/prepared/manifest.json", "test")[0]
+    parser = parse_bundle(SEGMENTER, ["inference"], {**SEG.network_overrides(), "datalist": [case],
+                                                     "ckpt_dir": str(Path("models/segmenter/alpha_0.0").resolve()),
+                                                     "output_dir": str(tmp_path / "bundle_out")})
+    parser.get_parsed_content("run")
+    (written,) = (tmp_path / "bundle_out").glob("*_seg.nii.gz")
+    expected = np.asarray(nib.load(written).dataobj)
+
+    model = mlflow.pyfunc.load_model(f"models:/{PARAMS.model_name}@challenger")
+    paths = dict(zip(MODALITIES, case["image"], strict=True))
+    label = model.predict(paths)
+    assert label.dtype == np.uint8 and set(np.unique(label)) <= {0, 1, 2, 4}
+    np.testing.assert_array_equal(label, expected)
+    np.testing.assert_array_equal(model.predict(pd.DataFrame([paths])), expected)
+    assert nib.aff2axcodes(nib.load(case["image"][0]).affine) == ("R", "A", "S")  # so an array is in RAS too
+    array = np.stack([np.asarray(nib.load(p).dataobj, dtype=np.float32) for p in case["image"]])
+    np.testing.assert_array_equal(model.predict(array), expected)
+    with pytest.raises(DataError, match=r"missing modalities \['flair'\]"):
+        model.predict({m: p for m, p in paths.items() if m != "flair"})
+    with pytest.raises(DataError, match="expected an array of shape"):
+        model.predict(array[:3])
