@@ -48,3 +48,13 @@ def test_mix_section_parses_in_both_profiles() -> None:
 
     assert section(MixParams, "mix", REPO / "params.yaml").alphas == (0.0, 0.5, 1.0)
     assert len(section(MixParams, "mix", REPO / "profiles" / "paper.yaml").alphas) == 11
+
+
+def test_search_and_registry_sections_parse_in_both_profiles() -> None:
+    from synthtrust.registry.params import RegistryParams
+    from synthtrust.search.params import SearchParams
+
+    for path in (REPO / "params.yaml", REPO / "profiles" / "paper.yaml"):
+        assert section(SearchParams, "search", path).study_name == "brats-alpha"
+        assert section(RegistryParams, "registry", path).model_name == "brats-swinunetr"
+    assert section(SearchParams, "search", REPO / "profiles" / "paper.yaml").sampler == "gp"
