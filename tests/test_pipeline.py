@@ -1,4 +1,6 @@
-"""`dvc repro` for real, in a temporary git repository holding a copy of this working tree."""
+"""`dvc repro` for real, in a temporary git repository holding a copy of this working tree, with every stage
+shrunk to seconds: the whole pipeline as a fresh clone runs it, ending with a challenger in its own
+embedded MLflow store."""
 
 from __future__ import annotations
 
@@ -37,7 +39,14 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(src, dest / name)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["data"]["phantom"].update(n=6, size=32)
-    params["data"]["spatial_size"] = [32, 32, 32]
+    params["data"]["spatial_size"] = [64, 64, 32]
+    params["generator"]["train"].update(channels=[8, 16, 16], attention_levels=[False] * 3, num_train_timesteps=100,
+                                        batch_size=1, max_steps=2, steps_per_epoch=1)
+    params["generator"]["sample"].update(steps=2)
+    params["mix"]["alphas"] = [0.0, 1.0]
+    params["segmenter"].update(patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=2,
+                               steps_per_epoch=1, val_interval=1)
+    params["search"].update(n_trials=3, n_startup_trials=0)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for args in (["git", "init", "-q"], ["git", "add", "-A"],
                  ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
@@ -58,3 +67,25 @@ def test_dvc_repro_prepare_then_nothing_to_do(repo_copy: Path) -> None:
     assert "up to date" in status.stdout
     shown = json.loads(_run([*dvc, "metrics", "show", "--json"], repo_copy).stdout)
     assert shown[""]["data"]["metrics/data.json"]["data"]["cases"] == {"train": 4, "val": 1, "test": 1}
+
+
+def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy: Path) -> None:
+    dvc = [sys.executable, "-m", "dvc"]
+    env_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)  # the clone's own embedded store
+    try:
+        _run([*dvc, "repro"], repo_copy)
+        assert "up to date" in _run([*dvc, "status"], repo_copy).stdout
+        assert "Running stage" not in _run([*dvc, "repro"], repo_copy).stdout
+    finally:
+        if env_uri is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env_uri
+    search = json.loads((repo_copy / "metrics" / "search.json").read_text())
+    assert search["trials"]["trainings"] == 3 and search["trials"]["from_grid"] == 2
+    registered = json.loads((repo_copy / "metrics" / "register.json").read_text())
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlruns.db'}")
+    version = client.get_model_version_by_alias("brats-swinunetr", "challenger")
+    assert str(version.version) == str(registered["version"])
+    assert float(version.tags["alpha"]) == pytest.approx(search["best"]["alpha"])
+    assert (repo_copy / "mlruns").is_dir() and (repo_copy / "optuna.db").is_file()

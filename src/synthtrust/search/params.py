@@ -19,7 +19,7 @@ STORAGE_ENV = "OPTUNA_STORAGE"
 class SearchParams:
     """An Optuna study over alpha (and ``mix.mode`` when ``modes`` has two entries)."""
 
-    n_trials: int = 5                     # in all, the alpha-grid trials of the segmenter stages included
+    n_trials: int = 5                     # trainings in all, the alpha grid's included; same-mix answers are free
     objective: str = "mean"               # mean: mean of TC/WT/ET validation Dice; multi: the three, a Pareto front
     sampler: str = "tpe"
     n_startup_trials: int = 3             # random proposals before the sampler's model takes over

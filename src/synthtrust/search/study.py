@@ -4,8 +4,8 @@ finished trials.
 The study name carries a fingerprint of everything a trial's result depends on (segmenter params, mix
 seed, searched modes, objective, the prepared manifest, the synthetic data's provenance and the grid
 models). Re-running with the same inputs resumes the same study (``load_if_exists``); changing any of
-them starts a new one instead of mixing incomparable trials. ``n_trials``, the sampler and the pruner
-are not part of it: raising ``n_trials`` extends a finished study.
+them starts a new one instead of mixing incomparable trials. ``n_trials`` (a budget of trainings), the
+sampler and the pruner are not part of it: raising ``n_trials`` extends a finished study.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 DB_NAME = "optuna.db"
 REGIONS = tuple(REGION_METRICS)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TRAINED = ("grid", "search")  # trial sources that trained a model (the others answered from an earlier trial)
 
 
 def default_storage() -> str:
@@ -160,6 +161,12 @@ def add_grid_trials(study: optuna.Study, grid: list[GridModel], params: SearchPa
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def trainings(study: optuna.Study) -> int:
+    """Finished trials that trained a model: the grid's, and the search's completed or pruned ones (not
+    those answered from an earlier trial with the same mix)."""
+    return sum(t.user_attrs.get("source") in TRAINED for t in finished(study))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:

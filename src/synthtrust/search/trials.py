@@ -22,7 +22,7 @@ from synthtrust import tracking
 from synthtrust.io import atomic_write_json
 from synthtrust.mixing import MixParams, make_mix
 from synthtrust.search.params import SearchParams
-from synthtrust.search.study import finished, objective_values
+from synthtrust.search.study import TRAINED, finished, objective_values
 from synthtrust.segmenter.params import SegmenterParams
 from synthtrust.segmenter.train import KEY_METRIC, fit, log_training_inputs
 
@@ -31,8 +31,9 @@ EXPERIMENT = "synthtrust-search"
 
 
 def mix_key(mix: dict[str, Any]) -> str:
-    """What identifies a training set: mode and number of synthetic cases (mixes are nested by seed)."""
-    return f"{mix['mode']}:{mix['n_synthetic']}"
+    """What identifies a training set: mode and number of synthetic cases (mixes are nested by seed);
+    with no synthetic case every mode is the same all-real set."""
+    return f"{mix['mode']}:{mix['n_synthetic']}" if mix["n_synthetic"] else "real"
 
 
 class PruneOnValidation:
@@ -89,17 +90,37 @@ class TrialRunner:
         key = mix_key(mix)
         trial.set_user_attr("mode", mode)
         trial.set_user_attr("mix_key", key)
-        same = [t for t in finished(trial.study) if t.user_attrs.get("mix_key") == key and t.values]
+        same = [t for t in finished(trial.study) if t.user_attrs.get("mix_key") == key
+                and t.user_attrs.get("source") in TRAINED]
         if same:
-            done = same[0]
-            logger.info("trial %d: alpha=%.3f makes the same %s mix as trial %d; reusing its result", trial.number,
-                        alpha, key, done.number)
-            for name in ("model_dir", "dice", "mean_dice", "best_epoch", "run_id"):
-                trial.set_user_attr(name, done.user_attrs.get(name))
-            trial.set_user_attr("source", "same_mix")
-            trial.set_user_attr("same_mix_as", done.number)
-            return done.values if len(done.values) > 1 else done.value
+            return self._answer_from(trial, same[0], alpha, key)
         return self._train(trial, mix, key)
+
+    @staticmethod
+    def _answer_from(trial: optuna.Trial, done: optuna.trial.FrozenTrial, alpha: float, key: str
+                     ) -> float | list[float]:
+        """The result of ``done``, which trained the same mix: its values, or pruned again."""
+        logger.info("trial %d: alpha=%.3f makes the same %s mix as trial %d; reusing its result", trial.number,
+                    alpha, key, done.number)
+        trial.set_user_attr("source", "same_mix")
+        trial.set_user_attr("same_mix_as", done.number)
+        if done.state == optuna.trial.TrialState.PRUNED:
+            raise optuna.TrialPruned(f"the same mix was pruned in trial {done.number}")
+        for name in ("model_dir", "dice", "mean_dice", "best_epoch", "run_id"):
+            trial.set_user_attr(name, done.user_attrs.get(name))
+        return done.values if len(done.values) > 1 else done.value
+
+    def n_mixes(self) -> int:
+        """How many distinct training sets the searched modes can make."""
+        n_real = self.make_mix(0.0, self.params.modes[0])["n_real"]
+        total = 1  # the all-real set
+        for mode in self.params.modes:
+            if mode == "replace":
+                total += n_real
+            else:
+                alpha_max = self.alpha_max(mode)
+                total += round(alpha_max * n_real / (1.0 - alpha_max)) if alpha_max < 1.0 else 0
+        return total
 
     def _train(self, trial: optuna.Trial, mix: dict[str, Any], key: str) -> float | list[float]:
         mix_path = self.study_dir / "mixes" / f"trial_{trial.number}.json"

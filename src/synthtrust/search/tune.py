@@ -14,7 +14,6 @@ from typing import Any
 
 import mlflow
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from synthtrust import tracking
@@ -25,6 +24,7 @@ from synthtrust.search.params import SearchParams
 from synthtrust.search.study import (
     FINISHED,
     REGIONS,
+    TRAINED,
     add_grid_trials,
     best_trial,
     default_storage,
@@ -32,6 +32,7 @@ from synthtrust.search.study import (
     grid_models,
     open_study,
     study_name,
+    trainings,
 )
 from synthtrust.search.trials import EXPERIMENT, TrialRunner, mix_key
 from synthtrust.segmenter.params import SegmenterParams
@@ -45,6 +46,22 @@ def _parent_run(name: str) -> str | None:
     runs = mlflow.search_runs(filter_string=f"tags.`optuna.study` = '{name}' and tags.role = 'parent'",
                               output_format="list", order_by=["start_time ASC"])
     return runs[0].info.run_id if runs else None
+
+
+class StopAtBudget:
+    """Stops the study once ``n`` trainings have finished (counted in the storage, so parallel workers
+    stop together) or every distinct mix has a result."""
+
+    def __init__(self, n: int, n_mixes: int) -> None:
+        self.n, self.n_mixes = n, n_mixes
+
+    def done(self, study: optuna.Study) -> bool:
+        keys = {t.user_attrs.get("mix_key") for t in finished(study) if t.user_attrs.get("source") in TRAINED}
+        return trainings(study) >= self.n or len(keys) >= self.n_mixes
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.done(study):
+            study.stop()
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
@@ -85,7 +102,7 @@ def summarise(study: optuna.Study, storage: str) -> dict[str, Any]:
                  "val_dice": best.user_attrs["dice"], "val_mean_dice": round(best.user_attrs["mean_dice"], 4),
                  "model_dir": best.user_attrs["model_dir"], "source": best.user_attrs.get("source"),
                  "run_id": best.user_attrs.get("run_id")},
-        "trials": {"finished": len(done), "complete": count[TrialState.COMPLETE],
+        "trials": {"finished": len(done), "trainings": trainings(study), "complete": count[TrialState.COMPLETE],
                    "pruned": count[TrialState.PRUNED], "failed": count[TrialState.FAIL],
                    "from_grid": sum(t.user_attrs.get("source") == "grid" for t in done),
                    "trained": sum(bool(t.user_attrs.get("trained")) for t in done),
@@ -104,7 +121,7 @@ def run_search(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
                figure: str | Path = "reports/search/objective_vs_alpha.png",
                manifest: str | Path = "data/prepared/manifest.json",
                synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
-    """Run (or resume) the study until ``params.n_trials`` trials have finished; returns the summary."""
+    """Run (or resume) the study until ``params.n_trials`` trainings have finished; returns the summary."""
     grid = grid_models(mix, grid_dir)
     name = study_name(params, segmenter, mix, grid, manifest, synthetic)
     study = open_study(params, name)
@@ -116,13 +133,12 @@ def run_search(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
         mlflow.set_tags({"role": "parent", "stage": "search", "optuna.study": name,
                          "git_commit": tracking.git_commit()})
         mlflow.log_params({f"search.{k}": v for k, v in params.as_dict().items() if k != "storage"})
-        remaining = params.n_trials - len(finished(study))
-        logger.info("study %s: %d finished trials, %d to run (storage %s)", name, len(finished(study)),
-                    max(remaining, 0), storage.split("@")[-1])
-        if remaining > 0:
-            # MaxTrialsCallback counts finished trials in the storage, so parallel workers stop together
-            study.optimize(runner, n_trials=remaining,
-                           callbacks=[MaxTrialsCallback(params.n_trials, states=FINISHED)])
+        budget = StopAtBudget(params.n_trials, runner.n_mixes())
+        logger.info("study %s: %d finished trials, %d of %d trainings done (storage %s)", name, len(finished(study)),
+                    trainings(study), params.n_trials, storage.split("@")[-1])
+        if not budget.done(study):
+            # same-mix answers cost no training; the cap only guards against a sampler stuck on known mixes
+            study.optimize(runner, n_trials=20 * params.n_trials, callbacks=[budget])
         summary = summarise(study, storage)
         rows = trial_rows(study)
         _write_csv(rows, csv_path)
