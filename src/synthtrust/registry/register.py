@@ -19,7 +19,6 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 
 from synthtrust import tracking
-from synthtrust.bundles import SOURCE_CHECKOUT
 from synthtrust.config import load_params
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
@@ -111,7 +110,8 @@ def register(params: RegistryParams, segmenter: SegmenterParams, search: str | P
             logged = mlflow.pyfunc.log_model(
                 name="brats-swinunetr", python_model=SegmenterModel(),
                 artifacts=model_artifacts(checkpoint, segmenter.network_overrides(), staging),
-                code_paths=[str(SOURCE_CHECKOUT / "src" / "synthtrust")], pip_requirements=_requirements(),
+                code_paths=[str(Path(__file__).resolve().parents[1])],  # the synthtrust package, for serving
+                pip_requirements=_requirements(),
                 registered_model_name=params.model_name,
             )
         version = client.get_model_version(params.model_name, str(logged.registered_model_version))

@@ -129,7 +129,8 @@ def run_search(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
     add_grid_trials(study, grid, params, {g.alpha: mix_key(runner.make_mix(g.alpha, g.mode)) for g in grid})
     storage = params.storage_url(default_storage())
     tracking.experiment(EXPERIMENT)
-    with mlflow.start_run(run_id=_parent_run(name), run_name=tracking.run_name("search")):
+    parent = _parent_run(name)
+    with mlflow.start_run(run_id=parent, run_name=None if parent else tracking.run_name("search")):
         mlflow.set_tags({"role": "parent", "stage": "search", "optuna.study": name,
                          "git_commit": tracking.git_commit()})
         mlflow.log_params({f"search.{k}": v for k, v in params.as_dict().items() if k != "storage"})
