@@ -77,6 +77,17 @@ def test_search_adds_the_grid_then_trains_only_new_mixes(workspace: Path, mlflow
     assert again["study"] == summary["study"] and again["trials"] == counts
 
 
+def test_multi_objective_search_reports_the_pareto_front(workspace: Path) -> None:
+    summary = _search(SearchParams(n_trials=3, objective="multi", n_startup_trials=0))
+    assert summary["objective"] == "multi" and summary["trials"]["pruned"] == 0  # Optuna cannot prune these
+    front = summary["pareto_front"]
+    assert front and all(set(p) == {"trial", "alpha", "TC", "WT", "ET"} for p in front)
+    assert summary["best"]["trial"] in {p["trial"] for p in front}
+    best_mean = max(sum(p[r] for r in ("TC", "WT", "ET")) / 3 for p in front)
+    assert summary["best"]["val_mean_dice"] == pytest.approx(best_mean, abs=1e-3)
+    assert Path("reports/search/objective_vs_alpha.png").stat().st_size > 10_000
+
+
 def test_a_trial_below_the_median_is_pruned_and_leaves_no_model(workspace: Path, mlflow_store: str) -> None:
     params = SearchParams(n_trials=3, n_startup_trials=0, pruner_warmup_epochs=2)
     name = study_name(params, SEG, MIX, grid_models(MIX), "data/prepared/manifest.json", "data/synthetic")
