@@ -162,6 +162,18 @@ def registry(params: str = str(DEFAULT_PARAMS)) -> None:
     print(format_table(versions_table(section(RegistryParams, "registry", params))))
 
 
+def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics: str = "metrics/trust.json") -> None:
+    """The five trust factors, the scorecard the promotion gate reads, and the HTML report."""
+    from synthtrust.config import load_params
+    from synthtrust.mixing import MixParams
+    from synthtrust.trust.assess import run_trust
+    from synthtrust.trust.params import TrustParams
+
+    card = run_trust(section(TrustParams, "trust", params), section(MixParams, "mix", params).alphas,
+                     load_params(params).get("data", {}), out, metrics)
+    print(f"trust scorecard: {'PASS' if card['passed'] else 'FAIL'} ({out}/index.html)")
+
+
 COMMANDS = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
@@ -177,6 +189,7 @@ COMMANDS = {
     "promote": promote,
     "rollback": rollback,
     "registry": registry,
+    "trust": trust,
 }
 
 

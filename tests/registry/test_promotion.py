@@ -60,12 +60,15 @@ def test_a_worse_model_is_refused_naming_the_region_and_nothing_changes(registry
 
 
 def test_a_failing_trust_scorecard_blocks_promotion(registry: mlflow.MlflowClient, tmp_path: Path) -> None:
-    (tmp_path / "scorecard.json").write_text(json.dumps(
-        {"passed": False, "factors": {"T1": {"passed": True}, "T5": {"passed": False}}}))
+    (tmp_path / "scorecard.json").write_text(json.dumps({"passed": False, "model": {"version": 1},
+                                                         "factors": {"T1": {"passed": True}, "T5": {"passed": False}}}))
     with pytest.raises(PromotionRefused, match="trust scorecard scorecard.json fails: T5"):
         promote(PARAMS, version=1)
     assert alias_version(registry, NAME, CHAMPION) is None
-    (tmp_path / "scorecard.json").write_text(json.dumps({"passed": True, "factors": {}}))
+    (tmp_path / "scorecard.json").write_text(json.dumps({"passed": True, "model": {"version": 2}, "factors": {}}))
+    with pytest.raises(PromotionRefused, match="judges version 2, not 1"):  # a scorecard of another model
+        promote(PARAMS, version=1)
+    (tmp_path / "scorecard.json").write_text(json.dumps({"passed": True, "model": {"version": 1}, "factors": {}}))
     promote(PARAMS, version=1)
     assert registry.get_model_version(NAME, "1").tags["gate.trust"] == "pass"
 

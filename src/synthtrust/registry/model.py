@@ -75,7 +75,7 @@ class SegmenterModel(mlflow.pyfunc.PythonModel):
         return {"image": MetaTensor(torch.from_numpy(array), affine=torch.eye(4))}
 
     @torch.no_grad()
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+    def predict(self, context, model_input, params=None):  # no hints: MLflow would read them as a schema
         """The (H, W, D) uint8 label map of one case, in the input's voxel grid and orientation."""
         case = self._case(model_input)
         transform = self.preprocessing if isinstance(case["image"], list) else self.array_preprocessing

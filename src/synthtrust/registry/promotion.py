@@ -102,7 +102,12 @@ def gate(candidate: ModelVersion, champion: ModelVersion | None, params: Registr
     if scorecard.is_file():
         card = json.loads(scorecard.read_text())
         result.figures["gate.trust"] = "pass" if card.get("passed") else "fail"
-        if not card.get("passed"):
+        judged = str(card.get("model", {}).get("version", ""))
+        if judged != str(candidate.version):
+            result.figures["gate.trust"] = f"scorecard is for version {judged or '?'}"
+            result.failures.append(f"trust scorecard {params.scorecard} judges version {judged or '?'}, not "
+                                   f"{candidate.version} (run: dvc repro trust)")
+        elif not card.get("passed"):
             failed = [name for name, f in card.get("factors", {}).items() if not f.get("passed")]
             result.failures.append(f"trust scorecard {params.scorecard} fails: {', '.join(failed) or 'verdict'}")
     else:

@@ -27,7 +27,7 @@ from synthtrust.registry.model import SegmenterModel, model_artifacts
 from synthtrust.registry.params import CHALLENGER, RegistryParams
 from synthtrust.search.study import REGIONS
 from synthtrust.search.trials import EXPERIMENT
-from synthtrust.segmenter.evaluate import RegionalEvaluator, summarise
+from synthtrust.segmenter.evaluate import RegionalEvaluator, per_case_csv, summarise
 from synthtrust.segmenter.params import SegmenterParams
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,8 @@ def _already_registered(client: mlflow.MlflowClient, name: str, sha: str) -> Mod
 
 def register(params: RegistryParams, segmenter: SegmenterParams, search: str | Path = "metrics/search.json",
              manifest: str | Path = "data/prepared/manifest.json", card: str | Path = "reports/registry/model_card.md",
-             metrics: str | Path = "metrics/register.json", params_file: str | Path = "params.yaml") -> dict[str, Any]:
+             metrics: str | Path = "metrics/register.json", params_file: str | Path = "params.yaml",
+             per_case: str | Path = "reports/registry/per_case.csv") -> dict[str, Any]:
     """Register the search's best model as the challenger; returns what ``metrics/register.json`` holds."""
     search = Path(search)
     if not search.is_file():
@@ -86,7 +87,8 @@ def register(params: RegistryParams, segmenter: SegmenterParams, search: str | P
     if not checkpoint.is_file():
         raise DataError(f"{checkpoint}: the best trial's checkpoint is missing (run: dvc repro search)")
     sha = sha256_file(checkpoint)
-    test = summarise(RegionalEvaluator(segmenter, checkpoint).score(manifest_datalist(manifest, "test")))
+    scored = RegionalEvaluator(segmenter, checkpoint).score(manifest_datalist(manifest, "test"))
+    test = summarise(scored)
     split = json.loads(Path(manifest).read_text())["splits"]
     info = {
         "model_name": params.model_name, "alpha": best["alpha"], "mode": best["mode"],
@@ -132,5 +134,6 @@ def register(params: RegistryParams, segmenter: SegmenterParams, search: str | P
               "alpha": best["alpha"], "mode": best["mode"], "trial": best["trial"],
               "val_dice": best["val_dice"], "test_dice": test["dice"], "test_hd95": test["hd95"]}
     atomic_write_text(card, model_card(info))
+    atomic_write_text(per_case, per_case_csv({"real": scored}))  # the challenger's, for the trust stage
     atomic_write_json(metrics, result)
     return result

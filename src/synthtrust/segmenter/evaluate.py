@@ -112,7 +112,8 @@ def evaluation_datalists(manifest: str | Path, synthetic: str | Path) -> dict[st
     return {"real": real, "synthetic": synth}
 
 
-def _per_case_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+def per_case_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Per test set, case and region: Dice, HD95 and the reference volume (ml), as CSV text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["test_set", "case_id", "region", "dice", "hd95", "volume_ml"])
@@ -143,7 +144,7 @@ def evaluate(params: SegmenterParams, alpha: float, model: str | Path, metrics: 
             mlflow.log_metrics({f"{name}_test_dice_{r}": v for r, v in block["dice"].items()})
             mlflow.log_metrics({f"{name}_test_hd95_{r}": v for r, v in block["hd95"].items()})
             mlflow.log_metric(f"{name}_test_mean_dice", block["mean_dice"])
-        atomic_write_text(per_case, _per_case_csv(results))
+        atomic_write_text(per_case, per_case_csv(results))
         atomic_write_json(metrics, summary)
         mlflow.log_artifact(str(per_case))
     logger.info("alpha=%s real test Dice %s, synthetic test Dice %s", alpha, summary["real_test"]["dice"],

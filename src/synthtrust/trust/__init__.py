@@ -1,0 +1,1 @@
+"""The five trust factors of DESIGN.md (fidelity, utility parity, regional robustness, diversity, privacy)."""

@@ -1,0 +1,149 @@
+"""``reports/trust/index.html``: one self-contained page (figures embedded as PNG data URIs) with the
+scorecard, the figures, a datasheet for the synthetic dataset and the registered model's card.
+
+The page checks itself when it loads: every image decoded and nothing wider than the window; the result
+is written to ``<body data-selfcheck>``, which the test reads from headless Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from synthtrust.data.brats import MODALITIES
+from synthtrust.io import atomic_write_text
+from synthtrust.trust.factors import TISSUES
+
+TITLES = {"T1_fidelity": "T1 Fidelity", "T2_utility_parity": "T2 Utility parity",
+          "T3_regional_robustness": "T3 Regional robustness", "T4_diversity": "T4 Diversity",
+          "T5_privacy": "T5 Privacy"}
+MEANING = {
+    "T1_fidelity": "mean paired SSIM of synthetic copies and their real cases, inside the brain (higher is better)",
+    "T2_utility_parity": "worst regional real-test Dice change against the real-only model (alpha = 0)",
+    "T3_regional_robustness": "enhancing-tumour Dice on the smallest lesions (volume tertiles of the real data)",
+    "T4_diversity": "MS-SSIM among synthetic cases over MS-SSIM among real cases (above: mode collapse)",
+    "T5_privacy": "fraction of synthetic cases closer to a real training case than real cases are to each other",
+}
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1rem 1.5rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+.pass { color: #176117; font-weight: 600; } .fail { color: #a11; font-weight: 600; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: 0.75rem; font-size: 0.85rem; }
+.verdict { font-size: 1.3rem; padding: 0.5rem 1rem; display: inline-block; border-radius: 4px; }
+.verdict.pass { background: #e4f4e4; } .verdict.fail { background: #fbe3e3; }
+"""
+SELFCHECK = """
+window.addEventListener('load', () => {
+  const images = [...document.images];
+  const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
+  const width = document.documentElement.clientWidth;
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > width + 1).map(e => e.tagName + (e.id ? '#' + e.id : ''));
+  document.body.dataset.selfcheck = JSON.stringify({images: images.length, broken: broken,
+    overflow: wide.slice(0, 10), page_wider: document.documentElement.scrollWidth > width});
+});
+"""
+
+
+def _img(path: str | Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _verdict(passed: bool) -> str:
+    return '<span class="pass">pass</span>' if passed else '<span class="fail">FAIL</span>'
+
+
+def _scorecard_table(card: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{TITLES[k]}</td><td>{f['score']}</td><td>{f['threshold']}</td><td>{_verdict(f['passed'])}</td>"
+        f"<td>{MEANING[k]}</td></tr>" for k, f in card["factors"].items())
+    return ("<table><tr><th>factor</th><th>score</th><th>threshold</th><th>verdict</th><th>what it measures</th></tr>"
+            f"{rows}</table>")
+
+
+def _per_alpha_table(card: dict[str, Any]) -> str:
+    rows = []
+    for alpha, f in card["per_alpha"].items():
+        t2, t3 = f["T2_utility_parity"], f["T3_regional_robustness"]
+        gaps = ", ".join(f"{r} {v:+.3f}" for r, v in t2["real_minus_synthetic_test"].items())
+        deltas = ", ".join(f"{r} {v:+.3f}" for r, v in t2["delta_vs_real_only"].items())
+        rows.append(f"<tr><td>{alpha}</td><td>{deltas} {_verdict(t2['passed'])}</td><td>{gaps}</td>"
+                    f"<td>{t3['score']} {_verdict(t3['passed'])}</td></tr>")
+    return ("<table><tr><th>alpha</th><th>T2: real-test Dice vs alpha = 0</th>"
+            "<th>real minus synthetic test Dice</th><th>T3: small-ET Dice</th></tr>" + "".join(rows) + "</table>")
+
+
+def _fidelity_table(t1: dict[str, Any]) -> str:
+    head = "".join(f"<th>{m}</th>" for m in MODALITIES)
+    ssim = "".join(f"<td>{t1['ssim'][m]}</td>" for m in MODALITIES)
+    psnr = "".join(f"<td>{t1['psnr_db'][m]}</td>" for m in MODALITIES)
+    w1 = "".join(f"<tr><td>W1 intensity, {t}</td>" + "".join(f"<td>{t1['intensity_w1'].get(t, {}).get(m, '')}</td>"
+                                                          for m in MODALITIES) + "</tr>" for t in TISSUES)
+    return (f"<table><tr><th></th>{head}</tr><tr><td>SSIM</td>{ssim}</tr><tr><td>PSNR (dB)</td>{psnr}</tr>{w1}"
+            "</table>")
+
+
+def datasheet(card: dict[str, Any], provenance: dict[str, Any], data: dict[str, Any], n_cases: dict[str, int]
+              ) -> str:
+    """The synthetic dataset's datasheet (Gebru et al. headings, condensed), as plain text."""
+    f = card["factors"]
+    return f"""Synthetic BraTS-format dataset made by synthtrust
+
+Motivation: measure whether synthetic MRI can stand in for real training data in brain-tumour segmentation.
+Composition: one synthetic copy per real training case ({n_cases['train']}) and per real test case
+  ({n_cases['test']}), four modalities ({', '.join(MODALITIES)}) plus the source label map (labels 1, 2, 4).
+Source data: data.source = {data.get('source')} (phantoms are generated from the MNI152 template; BraTS 2021 under
+  its own licence). The generator saw the real training split only.
+Collection process: label-map-conditioned 3D diffusion model, bundle {provenance.get('bundle')}
+  {provenance.get('bundle_version')}, checkpoint sha256 {str(provenance.get('checkpoint_sha256', ''))[:16]};
+  sampler {provenance.get('sampler')} ({provenance.get('scheduler')}), {provenance.get('steps')} steps; one seed per
+  case, recorded with the source label map hash in each case's provenance.json.
+Intended use: research on training segmenters with synthetic data and on measuring trust in it. Not for clinical
+  use, and not an anonymisation of the source cases: each copy keeps its source case's tumour geometry.
+Known limits: fidelity T1 = {f['T1_fidelity']['score']} (mean SSIM); diversity ratio T4 = {f['T4_diversity']['score']},
+  coverage {f['T4_diversity']['coverage']}; {f['T5_privacy']['flagged']} cases flagged as likely copies (T5).
+  Fine image texture and small enhancing regions are the least faithful (see the report's figures).
+Evaluation results: scorecard {'PASS' if card['passed'] else 'FAIL'} for {card['model']['name']} version
+  {card['model']['version']} (alpha = {card['model']['alpha']}); every figure is in scorecard.json.
+"""
+
+
+def write_report(card: dict[str, Any], figures: dict[str, Path], provenance: dict[str, Any],
+                 data: dict[str, Any], n_cases: dict[str, int], model_card: str, out: str | Path) -> Path:
+    """Write the self-contained HTML report."""
+    model = card["model"]
+    body = f"""
+<h1>Trust report: synthetic BraTS data and {html.escape(model['name'])} version {model['version']}</h1>
+<p class="verdict {'pass' if card['passed'] else 'fail'}">Verdict: {'PASS' if card['passed'] else 'FAIL'}
+ (challenger, alpha = {model['alpha']}, mix mode {html.escape(str(model['mode']))})</p>
+<h2>Scorecard</h2>{_scorecard_table(card)}
+<p>Thresholds come from the <code>trust:</code> section of params.yaml; the promotion gate
+(<code>synthtrust promote</code>) refuses a challenger whose scorecard fails.</p>
+<h2>Dice against alpha, real and synthetic test</h2>{_img(figures['dice_vs_alpha'], 'Dice vs alpha')}
+{_per_alpha_table(card)}
+<h2>Dice by region size</h2>{_img(figures['stratified'], 'Stratified Dice')}
+<h2>Real and synthetic images</h2>
+<p>Axial slices through the tumour centre, real above synthetic, label contours (red: necrotic core,
+green: oedema, yellow: enhancing).</p>{_img(figures['real_vs_synthetic'], 'Real vs synthetic')}
+{_fidelity_table(card['factors']['T1_fidelity'])}
+<h2>Privacy</h2>{_img(figures['privacy'], 'Privacy nearest neighbours')}
+<h2>Diversity</h2>{_img(figures['diversity'], 'Diversity')}
+<h2>Datasheet: the synthetic dataset</h2><pre>{html.escape(datasheet(card, provenance, data, n_cases))}</pre>
+<h2>Model card: {html.escape(model['name'])} version {model['version']}</h2><pre>{html.escape(model_card)}</pre>
+<h2>Scorecard (JSON)</h2><pre id="scorecard">{html.escape(json.dumps(
+        {k: {x: v for x, v in f.items() if x in ('score', 'threshold', 'passed')} for k, f in card['factors'].items()},
+        indent=1))}</pre>
+"""
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>synthtrust trust report</title><style>{STYLE}</style><script>{SELFCHECK}</script></head>"
+            f"<body>{body}</body></html>\n")
+    atomic_write_text(out, page)
+    return Path(out)

@@ -1,0 +1,99 @@
+"""The trust stage for real on the tiny workspace (its synthetic cases are rescaled copies of the real ones,
+so privacy must flag them), and the report opened in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from synthtrust.data.brats import MODALITIES
+from synthtrust.plots import real_vs_synthetic
+from synthtrust.registry.params import RegistryParams
+from synthtrust.registry.register import register
+from synthtrust.segmenter.evaluate import evaluate
+from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.segmenter.report import write_dice_vs_alpha
+from synthtrust.segmenter.train import read_validation
+from synthtrust.trust.assess import EXPERIMENT, FACTORS, run_trust
+from synthtrust.trust.params import TrustParams
+from tests.conftest import TINY_SEGMENTER_KW
+
+pytestmark = pytest.mark.slow
+SEG = SegmenterParams(**TINY_SEGMENTER_KW)
+ALPHAS = (0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Evaluate the grid, register alpha = 0 as challenger, then run the trust stage; returns (root, card)."""
+    root = tmp_path_factory.mktemp("trust") / "ws"
+    shutil.copytree(trained_workspace, root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
+        for alpha in ALPHAS:
+            evaluate(SEG, alpha, f"models/segmenter/alpha_{alpha}/model.pt", f"metrics/segmenter/alpha_{alpha}.json",
+                     f"reports/segmenter/alpha_{alpha}/per_case.csv")
+        write_dice_vs_alpha(ALPHAS, "reports/segmenter/dice_vs_alpha.csv", "reports/segmenter/dice_vs_alpha.png")
+        manifest = json.loads(Path("data/prepared/manifest.json").read_text())
+        real_vs_synthetic([(Path("data/prepared/train") / c, Path("data/synthetic/train") / c)
+                           for c in manifest["splits"]["train"]], "reports/generator/real_vs_synthetic.png")
+        validation = read_validation("models/segmenter/alpha_0.0")
+        Path("metrics/search.json").write_text(json.dumps({"study": "s", "best": {
+            "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
+            "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0"}}))
+        Path("params.yaml").write_text("data: {source: phantom}\n")
+        register(RegistryParams(), SEG)
+        card = run_trust(TrustParams(), ALPHAS, {"source": "phantom"})
+    return root, card
+
+
+def test_the_scorecard_judges_the_challenger_and_flags_copies(trust_run: tuple[Path, dict]) -> None:
+    root, card = trust_run
+    assert json.loads((root / "reports/trust/scorecard.json").read_text()) == card
+    assert tuple(card["factors"]) == FACTORS and card["model"] == {
+        "name": "brats-swinunetr", "version": 1, "alpha": 0.0, "mode": "replace"}
+    t5 = card["factors"]["T5_privacy"]  # copies scaled by 0.9: correlation 1, distance 0, every one a copy
+    assert t5["flagged"] == len(t5["cases"]) and not t5["passed"] and not card["passed"]
+    assert card["factors"]["T1_fidelity"]["score"] > 0.9  # a rescaled copy is structurally the same image
+    t2 = card["factors"]["T2_utility_parity"]  # the challenger is the alpha = 0 model: no change at all
+    assert t2["delta_vs_real_only"] == {"TC": 0.0, "WT": 0.0, "ET": 0.0} and t2["passed"]
+    assert set(card["per_alpha"]) == {"0.0", "1.0"}
+    small = json.loads((root / "metrics/trust.json").read_text())
+    assert small["passed"] is False and small["T5_privacy"] == {"score": 1.0, "passed": False}
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlruns.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    assert run.data.metrics["T5_privacy_passed"] == 0.0
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "trust")} >= {"trust/index.html",
+                                                                                  "trust/scorecard.json"}
+
+
+def test_the_report_is_self_contained(trust_run: tuple[Path, dict]) -> None:
+    root, card = trust_run
+    page = (root / "reports/trust/index.html").read_text()
+    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', page)) == 5
+    assert not re.search(r'src="(?!data:)', page)  # nothing loaded from elsewhere
+    for text in ("Verdict: FAIL", "T5 Privacy", "Datasheet", "Model card", "Intended use", *MODALITIES):
+        assert text in page, text
+
+
+def test_every_image_loads_and_nothing_overflows_in_chromium(trust_run: tuple[Path, dict]) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no chromium: install Debian's (apt-get install chromium) to run the report's browser check")
+    root, _ = trust_run
+    for width in (1280, 800):
+        result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                 f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom",
+                                 (root / "reports/trust/index.html").as_uri()],
+                                capture_output=True, text=True, timeout=120)
+        found = re.search(r'data-selfcheck="([^"]*)"', result.stdout)
+        assert found, f"no self-check in the DOM ({result.returncode}): {result.stderr[-1500:]}"
+        check = json.loads(found.group(1).replace("&quot;", '"'))
+        assert check == {"images": 5, "broken": [], "overflow": [], "page_wider": False}, (width, check)
