@@ -166,11 +166,12 @@ def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics
     """The five trust factors, the scorecard the promotion gate reads, and the HTML report."""
     from synthtrust.config import load_params
     from synthtrust.mixing import MixParams
+    from synthtrust.segmenter.params import SegmenterParams
     from synthtrust.trust.assess import run_trust
     from synthtrust.trust.params import TrustParams
 
     card = run_trust(section(TrustParams, "trust", params), section(MixParams, "mix", params).alphas,
-                     load_params(params).get("data", {}), out, metrics)
+                     section(SegmenterParams, "segmenter", params), load_params(params).get("data", {}), out, metrics)
     print(f"trust scorecard: {'PASS' if card['passed'] else 'FAIL'} ({out}/index.html)")
 
 

@@ -50,7 +50,7 @@ def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
             "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0"}}))
         Path("params.yaml").write_text("data: {source: phantom}\n")
         register(RegistryParams(), SEG)
-        card = run_trust(TrustParams(), ALPHAS, {"source": "phantom"})
+        card = run_trust(TrustParams(), ALPHAS, SEG, {"source": "phantom"})
     return root, card
 
 
@@ -61,7 +61,9 @@ def test_the_scorecard_judges_the_challenger_and_flags_copies(trust_run: tuple[P
         "name": "brats-swinunetr", "version": 1, "alpha": 0.0, "mode": "replace"}
     t5 = card["factors"]["T5_privacy"]  # copies scaled by 0.9: correlation 1, distance 0, every one a copy
     assert t5["flagged"] == len(t5["cases"]) and not t5["passed"] and not card["passed"]
-    assert card["factors"]["T1_fidelity"]["score"] > 0.9  # a rescaled copy is structurally the same image
+    t1 = card["factors"]["T1_fidelity"]
+    assert t1["score"] > 0.9  # a rescaled copy is structurally the same image
+    assert t1["features"]["fid"] >= 0 and "swinViT" in t1["features"]["network"]
     t2 = card["factors"]["T2_utility_parity"]  # the challenger is the alpha = 0 model: no change at all
     assert t2["delta_vs_real_only"] == {"TC": 0.0, "WT": 0.0, "ET": 0.0} and t2["passed"]
     assert set(card["per_alpha"]) == {"0.0", "1.0"}

@@ -23,7 +23,9 @@ from synthtrust.data.datalist import read_manifest
 from synthtrust.data.validation import read_case_dir
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json
+from synthtrust.segmenter.params import SegmenterParams
 from synthtrust.trust.factors import REGIONS, diversity, fidelity, privacy, regional_robustness, utility_parity
+from synthtrust.trust.features import EncoderFeatures, feature_distances
 from synthtrust.trust.params import TrustParams
 
 logger = logging.getLogger(__name__)
@@ -52,11 +54,13 @@ def _cases(root: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray
     return {cid: read_case_dir(root / cid) for cid in ids}
 
 
-def assess(params: TrustParams, alphas: tuple[float, ...], manifest: str | Path = "data/prepared/manifest.json",
+def assess(params: TrustParams, alphas: tuple[float, ...], segmenter: SegmenterParams,
+           manifest: str | Path = "data/prepared/manifest.json",
            synthetic: str | Path = "data/synthetic", metrics_dir: str | Path = "metrics/segmenter",
            evaluations: str | Path = "reports/segmenter", register: str | Path = "metrics/register.json",
            challenger_cases: str | Path = "reports/registry/per_case.csv",
-           scorecard: str | Path = "reports/trust/scorecard.json") -> dict[str, Any]:
+           scorecard: str | Path = "reports/trust/scorecard.json",
+           feature_model: str | Path = "models/segmenter/alpha_0.0/model.pt") -> dict[str, Any]:
     """Compute the factors and write the scorecard; returns it."""
     if 0.0 not in alphas:
         raise DataError("mix.alphas: the trust factors compare against the real-only model, add alpha 0.0")
@@ -82,8 +86,11 @@ def assess(params: TrustParams, alphas: tuple[float, ...], manifest: str | Path 
     candidate = {"alpha": challenger["alpha"], "real_test": {"dice": challenger["test_dice"]}}
     if challenger["alpha"] in grid and challenger["mode"] == "replace":
         candidate["synthetic_test"] = grid[challenger["alpha"]]["synthetic_test"]
+    features = feature_distances([real_of[k][0] for k in synth], [image for image, _ in synth.values()],
+                                 EncoderFeatures(segmenter, feature_model))
     factors = {
-        "T1_fidelity": fidelity([(real_of[k][0], image, real_of[k][1]) for k, (image, _) in synth.items()], params),
+        "T1_fidelity": fidelity([(real_of[k][0], image, real_of[k][1]) for k, (image, _) in synth.items()], params,
+                                features),
         "T2_utility_parity": utility_parity(grid[0.0], candidate, params),
         "T3_regional_robustness": regional_robustness(read_per_case(Path(challenger_cases)), volumes, params),
         "T4_diversity": diversity([synth[f"train/{c}"][0] for c in split["train"]],
@@ -119,7 +126,8 @@ def log_to_mlflow(card: dict[str, Any], artifacts: list[Path]) -> None:
             mlflow.log_artifact(str(path), artifact_path="trust")
 
 
-def run_trust(params: TrustParams, alphas: tuple[float, ...], data: dict[str, Any], out: str | Path = "reports/trust",
+def run_trust(params: TrustParams, alphas: tuple[float, ...], segmenter: SegmenterParams, data: dict[str, Any],
+              out: str | Path = "reports/trust",
               metrics: str | Path = "metrics/trust.json", manifest: str | Path = "data/prepared/manifest.json",
               synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
     """The stage: scorecard, figures, the HTML report, a small metrics file and the MLflow run."""
@@ -127,7 +135,7 @@ def run_trust(params: TrustParams, alphas: tuple[float, ...], data: dict[str, An
     from synthtrust.trust.report import write_report
 
     out = Path(out)
-    card = assess(params, alphas, manifest, synthetic, scorecard=out / "scorecard.json")
+    card = assess(params, alphas, segmenter, manifest, synthetic, scorecard=out / "scorecard.json")
     figures = {
         "dice_vs_alpha": Path("reports/segmenter/dice_vs_alpha.png"),
         "real_vs_synthetic": Path("reports/generator/real_vs_synthetic.png"),

@@ -26,9 +26,11 @@ def _factor(score: float, threshold: float, passed: bool, **details: Any) -> dic
     return {"score": round(float(score), 4), "threshold": threshold, "passed": bool(passed), **details}
 
 
-def fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], params: TrustParams) -> dict[str, Any]:
+def fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], params: TrustParams,
+             features: dict[str, Any] | None = None) -> dict[str, Any]:
     """T1: paired SSIM and PSNR per modality of each synthetic copy against its real case, and the
-    Wasserstein-1 distance of intensities per tissue (label) region; score: mean SSIM."""
+    Wasserstein-1 distance of intensities per tissue (label) region; score: mean SSIM. ``features``, the
+    set-level feature distances (:mod:`synthtrust.trust.features`), are reported beside them."""
     ranges = data_range([real for real, _, _ in pairs])
     per_case = [paired_similarity(real, synth, ranges) for real, synth, _ in pairs]
     ssim = np.array([c["ssim"] for c in per_case])
@@ -49,7 +51,7 @@ def fidelity(pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], params:
     return _factor(score, params.fidelity_ssim_min, score >= params.fidelity_ssim_min,
                    ssim={m: round(float(v), 4) for m, v in zip(MODALITIES, ssim.mean(0), strict=True)},
                    psnr_db={m: round(float(v), 2) for m, v in zip(MODALITIES, psnr.mean(0), strict=True)},
-                   intensity_w1=w1, cases=len(pairs))
+                   intensity_w1=w1, cases=len(pairs), **({"features": features} if features else {}))
 
 
 def utility_parity(baseline: dict[str, Any], candidate: dict[str, Any], params: TrustParams) -> dict[str, Any]:
@@ -99,12 +101,12 @@ def diversity(synthetic: Sequence[np.ndarray], real: Sequence[np.ndarray], param
     threshold means the generator collapses onto fewer looks than the data have), and coverage: the fraction
     of real cases whose nearest synthetic case is closer than their nearest other real case."""
     ranges = data_range([*real, *synthetic])
-    rng = np.random.default_rng(seed)
 
     def mean_pairwise(images: Sequence[np.ndarray]) -> float:
         pairs = list(itertools.combinations(range(len(images)), 2))
-        if len(pairs) > max_pairs:
-            pairs = [pairs[i] for i in rng.choice(len(pairs), max_pairs, replace=False)]
+        if len(pairs) > max_pairs:  # the same seeded subset for both sets: equal sets, equal figures
+            chosen = np.random.default_rng(seed).choice(len(pairs), max_pairs, replace=False)
+            pairs = [pairs[i] for i in chosen]
         return float(np.mean([ms_ssim(images[i], images[j], ranges) for i, j in pairs]))
 
     synth_sim, real_sim = mean_pairwise(synthetic), mean_pairwise(real)

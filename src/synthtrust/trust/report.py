@@ -86,8 +86,13 @@ def _fidelity_table(t1: dict[str, Any]) -> str:
     psnr = "".join(f"<td>{t1['psnr_db'][m]}</td>" for m in MODALITIES)
     w1 = "".join(f"<tr><td>W1 intensity, {t}</td>" + "".join(f"<td>{t1['intensity_w1'].get(t, {}).get(m, '')}</td>"
                                                           for m in MODALITIES) + "</tr>" for t in TISSUES)
-    return (f"<table><tr><th></th>{head}</tr><tr><td>SSIM</td>{ssim}</tr><tr><td>PSNR (dB)</td>{psnr}</tr>{w1}"
-            "</table>")
+    table = (f"<table><tr><th></th>{head}</tr><tr><td>SSIM</td>{ssim}</tr><tr><td>PSNR (dB)</td>{psnr}</tr>{w1}"
+             "</table>")
+    f = t1.get("features")
+    if f:
+        table += (f"<p>Set-level feature distances on the {html.escape(f['network'])}: FID {f['fid']} (between two "
+                  f"halves of the real cases: {f['fid_real_halves']}), MMD {f['mmd']}.</p>")
+    return table
 
 
 def datasheet(card: dict[str, Any], provenance: dict[str, Any], data: dict[str, Any], n_cases: dict[str, int]
