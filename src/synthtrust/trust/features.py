@@ -2,7 +2,10 @@
 project already has: the encoder (``swinViT``) of the real-only segmenter, ``models/segmenter/alpha_0.0``.
 
 No downloaded network is used (nothing is fetched at run time), and this one has seen only real training
-cases; its deepest hidden state, averaged over space, is a 16 x feature_size vector per case.
+cases. The feature vector of a case is the spatial mean and standard deviation of the encoder's second
+hidden state (2 x feature_size channels, not layer-normalised): on the demo data the deeper, pooled states
+vary so little between cases that FID could not tell real halves from real vs synthetic (measured: the
+deepest state gave FID 2e-5 for both), while this one separates them (0.15 vs 0.02).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from synthtrust.bundles import SEGMENTER, parse_bundle
 from synthtrust.errors import DataError
 from synthtrust.segmenter.params import SegmenterParams
 
-NETWORK = "SwinUNETR encoder (swinViT, deepest stage, spatial mean) of the alpha = 0 segmenter"
+NETWORK = "SwinUNETR encoder (swinViT, second stage, spatial mean and std) of the alpha = 0 segmenter"
+STAGE = 1
 
 
 class EncoderFeatures:
@@ -36,8 +40,8 @@ class EncoderFeatures:
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray) -> torch.Tensor:
-        hidden = self.encoder(torch.as_tensor(np.asarray(image, np.float32))[None], normalize=True)[-1]
-        return hidden.mean(dim=(2, 3, 4))[0]
+        hidden = self.encoder(torch.as_tensor(np.asarray(image, np.float32))[None], normalize=False)[STAGE]
+        return torch.cat([hidden.mean(dim=(2, 3, 4))[0], hidden.std(dim=(2, 3, 4))[0]])
 
 
 def feature_distances(real: Sequence[np.ndarray], synthetic: Sequence[np.ndarray], features: EncoderFeatures
