@@ -95,3 +95,15 @@ def test_bad_thresholds_are_named() -> None:
         TrustParams(fidelity_ssim_min=1.5)
     with pytest.raises(ParamsError, match="trust.privacy_percentile"):
         TrustParams(privacy_percentile=0)
+
+
+def test_the_trust_job_names_what_is_missing(prepared_dir: Path, tmp_path: Path) -> None:
+    from synthtrust.errors import DataError
+    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.trust.assess import assess
+
+    with pytest.raises(DataError, match="add alpha 0.0"):
+        assess(PARAMS, (0.5, 1.0), SegmenterParams(), prepared_dir / "manifest.json", tmp_path / "synthetic")
+    with pytest.raises(DataError, match=r"synthetic/train: cases \[.*\] missing \(run: dvc repro synthesize\)"):
+        assess(PARAMS, (0.0,), SegmenterParams(), prepared_dir / "manifest.json", tmp_path / "synthetic")
+    assert not (tmp_path / "reports").exists()
