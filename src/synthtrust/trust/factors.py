@@ -14,10 +14,10 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from synthtrust.data.brats import MODALITIES
+from synthtrust.segmenter.evaluate import REGIONS
 from synthtrust.trust.images import brain_mask, data_range, distance, ms_ssim, paired_similarity
 from synthtrust.trust.params import TrustParams
 
-REGIONS = ("TC", "WT", "ET")
 TISSUES = {"necrotic core": (1,), "oedema": (2,), "enhancing": (4,), "healthy brain": (0,)}
 STRATA = ("small", "medium", "large")
 
