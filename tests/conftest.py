@@ -115,6 +115,15 @@ TINY_SEGMENTER_KW = dict(patch_size=(64, 64, 32), roi_size=(64, 64, 32), num_sam
                          steps_per_epoch=1, val_interval=1)
 
 
+def write_tiny_params(path: Path) -> Path:
+    """A params.yaml whose ``segmenter`` section is TINY_SEGMENTER_KW (what the workspace models trained with)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"segmenter": {k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in TINY_SEGMENTER_KW.items()}}))
+    return path
+
+
 @pytest.fixture(scope="session")
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Path) -> Path:
     """A DVC-style workspace as the segmenter stages leave it: ``data/prepared`` (64 x 64 x 32 phantoms,
@@ -157,3 +166,27 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Pat
         finally:
             os.chdir(cwd)
     return root
+
+
+@pytest.fixture
+def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_store: str) -> dict:
+    """A copy of the trained workspace (the test runs inside it) whose alpha = 0 grid model a search result
+    names as best, registered as ``brats-swinunetr@challenger`` into a fresh store."""
+    import json
+    import shutil
+
+    from synthtrust.registry.params import RegistryParams
+    from synthtrust.registry.register import register
+    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.segmenter.train import read_validation
+
+    root = tmp_path / "ws"
+    shutil.copytree(trained_workspace, root)
+    monkeypatch.chdir(root)
+    validation = read_validation("models/segmenter/alpha_0.0")
+    Path("metrics").mkdir()
+    Path("metrics/search.json").write_text(json.dumps({"study": "brats-alpha-test", "best": {
+        "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
+        "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0", "run_id": None}}))
+    Path("params.yaml").write_text("data: {source: phantom}\n")
+    return register(RegistryParams(), SegmenterParams(**TINY_SEGMENTER_KW))

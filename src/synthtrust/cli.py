@@ -175,6 +175,17 @@ def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics
     print(f"trust scorecard: {'PASS' if card['passed'] else 'FAIL'} ({out}/index.html)")
 
 
+def export_bundle(model: str = "models:/brats-swinunetr@champion", out: str = "models/deploy/brats_swinunetr",
+                  params: str = str(DEFAULT_PARAMS)) -> None:
+    """Write a deployable MONAI bundle (TorchScript model.ts, configs, docs) of MODEL: a models:/ URI or a
+    checkpoint path (then the network params come from PARAMS)."""
+    from synthtrust.export import export_bundle as run
+
+    result = run(model, out, params)
+    print(f"deployable bundle of {model} written to {result['out']} "
+          f"(traced vs checkpoint max |diff| {result['max_abs_diff']:.1e})")
+
+
 COMMANDS = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
@@ -191,6 +202,7 @@ COMMANDS = {
     "rollback": rollback,
     "registry": registry,
     "trust": trust,
+    "export-bundle": export_bundle,
 }
 
 

@@ -4,7 +4,6 @@ loaded from ``models:/brats-swinunetr@challenger`` predicts what the bundle's ow
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import mlflow
@@ -20,27 +19,11 @@ from synthtrust.errors import DataError
 from synthtrust.registry.params import RegistryParams
 from synthtrust.registry.register import register
 from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import read_validation
 from tests.conftest import TINY_SEGMENTER_KW
 
 pytestmark = pytest.mark.slow
 SEG = SegmenterParams(**TINY_SEGMENTER_KW)
 PARAMS = RegistryParams()
-
-
-@pytest.fixture
-def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_store: str) -> dict:
-    """A search result naming the alpha = 0 grid model as best, registered into a fresh store."""
-    root = tmp_path / "ws"
-    shutil.copytree(trained_workspace, root)
-    monkeypatch.chdir(root)
-    validation = read_validation("models/segmenter/alpha_0.0")
-    Path("metrics").mkdir()
-    Path("metrics/search.json").write_text(json.dumps({"study": "brats-alpha-test", "best": {
-        "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
-        "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0", "run_id": None}}))
-    Path("params.yaml").write_text("data: {source: phantom}\n")
-    return register(PARAMS, SEG)
 
 
 def test_registration_tags_card_alias_and_idempotence(registered: dict, mlflow_store: str) -> None:

@@ -6,6 +6,9 @@ channels need not nest (a model can predict enhancing tumour outside its own who
 collapse is hierarchical: whole tumour first, tumour core only inside it, enhancing tumour only inside
 the core. Taking the union instead would let the least reliable channels add false positives to WT.
 The result has one channel, which MONAI Deploy's bundle operator needs.
+
+``REGIONS_TO_LABEL_CONFIG`` is the same collapse as a plain MONAI ``Lambdad`` config item, for the
+exported deployable bundle, which must run where synthtrust is not installed (a MONAI Deploy package).
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ def regions_to_label(regions: torch.Tensor) -> torch.Tensor:
     label[tc] = 1
     label[et] = 4
     return label[None]
+
+
+#: With binary channels, WT * (2 - TC + 3 * TC * ET) is 2 in WT only, 1 in TC (within WT), 4 in ET (within TC
+#: within WT) and 0 elsewhere: the nesting of ``regions_to_label`` in one expression (tested equal on all eight
+#: channel combinations). The regions come from ``AsDiscreted(threshold=0.5)``, hence 0.0 or 1.0.
+REGIONS_TO_LABEL_CONFIG: dict[str, str] = {
+    "_target_": "Lambdad",
+    "keys": "pred",
+    "func": "$lambda x: (x[1:2] * (2 - x[0:1] + 3 * x[0:1] * x[2:3])).to(torch.uint8)",
+}
 
 
 class RegionsToLabeld(MapTransform):
