@@ -21,6 +21,7 @@ import logging
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -157,11 +158,15 @@ def export_bundle(model: str, out: str | Path, params: str | Path = "params.yaml
             atomic_write_json(root / "configs" / "metadata.json", metadata)
             atomic_write_json(root / "configs" / "inference.json", config)
             logger.info("export: tracing the network of %s with monai.bundle ckpt_export", model)
-            ckpt_export(net_id="network_def", filepath=str(root / "models" / "model.ts"),
-                        ckpt_file=str(root / "models" / "model.pt"), key_in_ckpt=key,
-                        meta_file=str(root / "configs" / "metadata.json"),
-                        config_file=str(root / "configs" / "inference.json"), use_trace=True,
-                        input_shape=[1, 4, *config["roi_size"]], bundle_root=str(root))
+            # The tracer warns that SwinUNETR's shape checks (pad or not) become constants. They are constant
+            # here: the sliding-window inferer only ever feeds windows of roi_size, the traced input's shape.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                ckpt_export(net_id="network_def", filepath=str(root / "models" / "model.ts"),
+                            ckpt_file=str(root / "models" / "model.pt"), key_in_ckpt=key,
+                            meta_file=str(root / "configs" / "metadata.json"),
+                            config_file=str(root / "configs" / "inference.json"), use_trace=True,
+                            input_shape=[1, 4, *config["roi_size"]], bundle_root=str(root))
             diff = check_trace(root)
     logger.info("export: %s written; traced vs checkpoint max |diff| %.2e", out, diff)
     return {"out": str(out), "model": model, "max_abs_diff": diff, **found["source"]}
