@@ -89,15 +89,24 @@ def _break(case_dir: Path, how: str) -> str:
         (case_dir / f"{CASE}_flair.nii.gz").unlink()
         return f"{case_dir}: missing modality flair"
     path = case_dir / f"{CASE}_t1ce.nii.gz"
+    img = nib.load(path)
+    data = np.asarray(img.dataobj)
     if how == "wrong shape":
-        img = nib.load(path)
-        nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:, :, :-4], img.affine), path)
-        return f"{path}: shape"
+        nib.save(nib.Nifti1Image(data[:, :, :-4], img.affine), path)
+        return f"{path}: shape (32, 32, 28) differs from {CASE}_t1.nii.gz's (32, 32, 32)"
+    if how == "other affine":
+        nib.save(nib.Nifti1Image(data, img.affine @ np.diag([2.0, 1.0, 1.0, 1.0])), path)
+        return f"{path}: affine differs from {CASE}_t1.nii.gz's"
+    if how == "NaN":
+        data = data.astype(np.float32)
+        data[3, 3, 3] = np.nan
+        nib.save(nib.Nifti1Image(data, img.affine), path)
+        return f"{path}: contains NaN or infinite values"
     path.write_bytes(path.read_bytes()[:400])  # unreadable: a truncated gzip stream
     return f"{path}: unreadable NIfTI"
 
 
-@pytest.mark.parametrize("how", ["missing modality", "wrong shape", "unreadable file"])
+@pytest.mark.parametrize("how", ["missing modality", "wrong shape", "other affine", "NaN", "unreadable file"])
 def test_bad_input_exits_non_zero_and_writes_nothing(how: str, deploy_python: str, bundle: Path, phantom_dir: Path,
                                                      tmp_path: Path) -> None:
     case_dir = tmp_path / CASE
