@@ -89,3 +89,7 @@ def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy:
     assert str(version.version) == str(registered["version"])
     assert float(version.tags["alpha"]) == pytest.approx(search["best"]["alpha"])
     assert (repo_copy / "mlruns").is_dir() and (repo_copy / "optuna.db").is_file()
+    exported = repo_copy / "models" / "deploy" / "brats_swinunetr"  # the `export` stage: the challenger, deployable
+    metadata = json.loads((exported / "configs" / "metadata.json").read_text())
+    assert metadata["synthtrust"]["version"] == int(version.version)
+    assert (exported / "models" / "model.ts").is_file()
