@@ -175,7 +175,7 @@ def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics
     print(f"trust scorecard: {'PASS' if card['passed'] else 'FAIL'} ({out}/index.html)")
 
 
-def export_bundle(model: str = "models:/brats-swinunetr@champion", out: str = "models/deploy/brats_swinunetr",
+def export_bundle(model: str = "models:/brats-swinunetr@champion", out: str = "models/deploy/champion",
                   params: str = str(DEFAULT_PARAMS)) -> None:
     """Write a deployable MONAI bundle (TorchScript model.ts, configs, docs) of MODEL: a models:/ URI or a
     checkpoint path (then the network params come from PARAMS)."""
