@@ -24,6 +24,7 @@ from monai.transforms import LoadImage
 MODALITIES: dict[str, tuple[str, ...]] = {"t1": ("t1", "t1n"), "t1ce": ("t1ce", "t1c"),
                                           "t2": ("t2", "t2w"), "flair": ("flair", "t2f")}
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+# BraTS's labels and nested regions (synthtrust, which defines them for training, is not in this environment)
 LABELS = (0, 1, 2, 4)
 REGIONS = {"TC": (1, 4), "WT": (1, 2, 4), "ET": (4,)}
 

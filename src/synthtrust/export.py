@@ -109,23 +109,24 @@ def deploy_config(bundle: Path, network: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _checkpoint_key(checkpoint: Path) -> str:
-    """``model`` for MONAI CheckpointSaver's nested checkpoints, ``""`` for a bare state dict."""
+def _load_state(checkpoint: Path) -> tuple[dict[str, Any], str]:
+    """The network's state dict and its key in the checkpoint: ``model`` in MONAI CheckpointSaver's nested
+    checkpoints, ``""`` for a bare state dict."""
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise DataError(f"{checkpoint}: not a readable PyTorch checkpoint ({exc})") from exc
-    return "model" if isinstance(state, dict) and isinstance(state.get("model"), dict) else ""
+    nested = isinstance(state, dict) and isinstance(state.get("model"), dict)
+    return (state["model"], "model") if nested else (state, "")
 
 
-def check_trace(root: Path) -> float:
-    """Max |traced - eager| on a seeded input of the sliding-window size; raises above TRACE_TOLERANCE."""
+def check_trace(root: Path, state: dict[str, Any]) -> float:
+    """Max |traced - eager| (the eager network holding ``state``) on a seeded input of the sliding-window
+    size; raises above TRACE_TOLERANCE."""
     parser = ConfigParser()
     parser.read_config(str(root / "configs" / "inference.json"))
-    parser["device"] = "$torch.device('cpu')"
     network = parser.get_parsed_content("network_def")
-    state = torch.load(root / "models" / "model.pt", map_location="cpu", weights_only=True)
-    network.load_state_dict(state.get("model", state))
+    network.load_state_dict(state)
     network.eval()
     traced = torch.jit.load(str(root / "models" / "model.ts"), map_location="cpu")
     x = torch.randn(1, 4, *parser["roi_size"], generator=torch.Generator().manual_seed(0))
@@ -143,7 +144,7 @@ def export_bundle(model: str, out: str | Path, params: str | Path = "params.yaml
             else _from_checkpoint(model, str(params))
         bundle, checkpoint = Path(found["bundle"]), Path(found["checkpoint"])
         config = deploy_config(bundle, found["network"])
-        key = _checkpoint_key(checkpoint)
+        state, key = _load_state(checkpoint)
         with atomic_dir(out) as root:
             for sub in ("configs", "models", "docs"):
                 (root / sub).mkdir()
@@ -167,6 +168,6 @@ def export_bundle(model: str, out: str | Path, params: str | Path = "params.yaml
                             meta_file=str(root / "configs" / "metadata.json"),
                             config_file=str(root / "configs" / "inference.json"), use_trace=True,
                             input_shape=[1, 4, *config["roi_size"]], bundle_root=str(root))
-            diff = check_trace(root)
+            diff = check_trace(root, state)
     logger.info("export: %s written; traced vs checkpoint max |diff| %.2e", out, diff)
     return {"out": str(out), "model": model, "max_abs_diff": diff, **found["source"]}
