@@ -19,6 +19,7 @@ from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.export import export_bundle
 from synthtrust.io import sha256_file
+from synthtrust.segmenter.checkpoint import load_network_state
 from synthtrust.segmenter.params import SegmenterParams
 from tests.conftest import TINY_SEGMENTER_KW, write_tiny_params
 
@@ -60,8 +61,7 @@ def test_registered_model_exports_to_an_equivalent_standalone_bundle(registered:
     parser = parse_bundle(SEGMENTER, ["inference"], SEG.network_overrides())
     image = parser.get_parsed_content("preprocessing")({"image": case["image"]})["image"][None]
     network = parser.get_parsed_content("network")
-    state = torch.load(checkpoint, weights_only=True)
-    network.load_state_dict(state.get("model", state))
+    network.load_state_dict(load_network_state(checkpoint)[0])
     inferer = parser.get_parsed_content("inferer")
     with torch.no_grad():
         expected, actual = inferer(image, network.eval()), inferer(image, traced)

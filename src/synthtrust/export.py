@@ -33,6 +33,7 @@ from synthtrust import tracking
 from synthtrust.bundles import SEGMENTER, bundle_dir
 from synthtrust.errors import DataError, ParamsError
 from synthtrust.io import atomic_dir, atomic_write_json, sha256_file
+from synthtrust.segmenter.checkpoint import load_network_state
 from synthtrust.segmenter.params import SegmenterParams
 from synthtrust.segmenter.transforms import REGIONS_TO_LABEL_CONFIG, RegionsToLabeld
 
@@ -109,17 +110,6 @@ def deploy_config(bundle: Path, network: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _load_state(checkpoint: Path) -> tuple[dict[str, Any], str]:
-    """The network's state dict and its key in the checkpoint: ``model`` in MONAI CheckpointSaver's nested
-    checkpoints, ``""`` for a bare state dict."""
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"{checkpoint}: not a readable PyTorch checkpoint ({exc})") from exc
-    nested = isinstance(state, dict) and isinstance(state.get("model"), dict)
-    return (state["model"], "model") if nested else (state, "")
-
-
 def check_trace(root: Path, state: dict[str, Any]) -> float:
     """Max |traced - eager| (the eager network holding ``state``) on a seeded input of the sliding-window
     size; raises above TRACE_TOLERANCE."""
@@ -144,7 +134,10 @@ def export_bundle(model: str, out: str | Path, params: str | Path = "params.yaml
             else _from_checkpoint(model, str(params))
         bundle, checkpoint = Path(found["bundle"]), Path(found["checkpoint"])
         config = deploy_config(bundle, found["network"])
-        state, key = _load_state(checkpoint)
+        try:
+            state, key = load_network_state(checkpoint)
+        except Exception as exc:
+            raise DataError(f"{checkpoint}: not a readable PyTorch checkpoint ({exc})") from exc
         with atomic_dir(out) as root:
             for sub in ("configs", "models", "docs"):
                 (root / sub).mkdir()

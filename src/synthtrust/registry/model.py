@@ -26,6 +26,7 @@ from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 from synthtrust.bundles import SEGMENTER, bundle_dir, parse_bundle
 from synthtrust.data.brats import MODALITIES
 from synthtrust.errors import DataError
+from synthtrust.segmenter.checkpoint import load_network_state
 
 NETWORK_FILE = "network.json"
 
@@ -38,8 +39,7 @@ class SegmenterModel(mlflow.pyfunc.PythonModel):
         parser = parse_bundle(SEGMENTER, ["inference"], network, root=context.artifacts["bundle"])
         self.device = parser.get_parsed_content("device")
         self.network = parser.get_parsed_content("network")
-        state = torch.load(context.artifacts["checkpoint"], map_location=self.device, weights_only=True)
-        self.network.load_state_dict(state.get("model", state))
+        self.network.load_state_dict(load_network_state(context.artifacts["checkpoint"], self.device)[0])
         self.network.eval()
         self.preprocessing = parser.get_parsed_content("preprocessing")
         # an array carries no file to load: the same transforms after loading, on an identity (RAS) affine

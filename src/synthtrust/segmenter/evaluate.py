@@ -28,6 +28,7 @@ from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json, atomic_write_text
 from synthtrust.mixing import synthetic_item
+from synthtrust.segmenter.checkpoint import load_network_state
 from synthtrust.segmenter.params import SegmenterParams
 from synthtrust.segmenter.train import EXPERIMENT
 from synthtrust.segmenter.transforms import regions_to_label
@@ -68,9 +69,9 @@ class RegionalEvaluator:
         model = Path(model)
         if not model.is_file():
             raise DataError(f"{model}: segmenter checkpoint not found (run: dvc repro train_segmenter)")
-        state = torch.load(model, map_location=self.device, weights_only=True)
+        state, _ = load_network_state(model, self.device)
         try:
-            self.network.load_state_dict(state.get("model", state))
+            self.network.load_state_dict(state)
         except RuntimeError as exc:
             raise DataError(f"{model}: checkpoint does not fit the segmenter network ({exc})") from exc
         self.network.eval()

@@ -19,6 +19,7 @@ from monai.metrics import FIDMetric, MMDMetric
 
 from synthtrust.bundles import SEGMENTER, parse_bundle
 from synthtrust.errors import DataError
+from synthtrust.segmenter.checkpoint import load_network_state
 from synthtrust.segmenter.params import SegmenterParams
 
 NETWORK = "SwinUNETR encoder (swinViT, second stage, spatial mean and std) of the alpha = 0 segmenter"
@@ -34,8 +35,7 @@ class EncoderFeatures:
             raise DataError(f"{checkpoint}: feature network missing (run: dvc repro train_segmenter@0.0)")
         network = parse_bundle(SEGMENTER, ["inference"], {**params.network_overrides(), "device": "cpu"}
                                ).get_parsed_content("network_def")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        network.load_state_dict(state.get("model", state))
+        network.load_state_dict(load_network_state(checkpoint)[0])
         self.encoder = network.swinViT.eval()
 
     @torch.no_grad()
