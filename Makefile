@@ -12,6 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synthtrust-installed
 DEPLOY_STAMP := $(DEPLOY_VENV)/.deploy-installed
 DEPLOY_PYTHON := $(CURDIR)/$(DEPLOY_VENV)/bin/python
+PYTEST = PATH="$(CURDIR)/$(BIN):$$PATH" SYNTHTRUST_DEPLOY_PYTHON="$(DEPLOY_PYTHON)" $(BIN)/python -m pytest
 
 .PHONY: setup repro test lint clean-venv deploy-env deploy-test
 
@@ -28,7 +29,7 @@ repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: setup deploy-env
-	PATH="$(CURDIR)/$(BIN):$$PATH" SYNTHTRUST_DEPLOY_PYTHON="$(DEPLOY_PYTHON)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 deploy-env: $(DEPLOY_STAMP)
 
@@ -41,8 +42,7 @@ $(DEPLOY_STAMP): deploy/requirements.txt Makefile
 
 # the app on CPU against in-process bundle inference, and its bad-input exits
 deploy-test: setup deploy-env
-	PATH="$(CURDIR)/$(BIN):$$PATH" SYNTHTRUST_DEPLOY_PYTHON="$(DEPLOY_PYTHON)" $(BIN)/python -m pytest \
-		tests/deploy tests/test_export.py $(PYTEST_ARGS)
+	$(PYTEST) tests/deploy tests/test_export.py $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks deploy

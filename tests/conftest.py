@@ -124,6 +124,19 @@ def write_tiny_params(path: Path) -> Path:
     return path
 
 
+def bundle_label_map(image: list[str], ckpt_dir: Path, out: Path) -> np.ndarray:
+    """The label map the segmenter bundle's own inference (``run``, SaveImaged into ``out``) writes for the
+    case of four ``image`` paths, with the TINY_SEGMENTER_KW network loaded from ``ckpt_dir/model.pt``."""
+    from synthtrust.bundles import SEGMENTER, parse_bundle
+    from synthtrust.segmenter.params import SegmenterParams
+
+    overrides = {**SegmenterParams(**TINY_SEGMENTER_KW).network_overrides(), "datalist": [{"image": image}],
+                 "ckpt_dir": str(Path(ckpt_dir).resolve()), "output_dir": str(out)}
+    parse_bundle(SEGMENTER, ["inference"], overrides).get_parsed_content("run")
+    (written,) = Path(out).glob("*_seg.nii.gz")
+    return np.asarray(nib.load(written).dataobj)
+
+
 @pytest.fixture(scope="session")
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Path) -> Path:
     """A DVC-style workspace as the segmenter stages leave it: ``data/prepared`` (64 x 64 x 32 phantoms,

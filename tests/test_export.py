@@ -21,19 +21,11 @@ from synthtrust.export import export_bundle
 from synthtrust.io import sha256_file
 from synthtrust.segmenter.checkpoint import load_network_state
 from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import TINY_SEGMENTER_KW, write_tiny_params
+from tests.conftest import TINY_SEGMENTER_KW, bundle_label_map, write_tiny_params
 
 SEG = SegmenterParams(**TINY_SEGMENTER_KW)
 FILES = ("LICENSE", "configs/metadata.json", "configs/inference.json", "configs/logging.conf", "docs/README.md",
          "models/model.pt", "models/model.ts")
-
-
-def _bundle_inference(overrides: dict, case: dict, out: Path) -> np.ndarray:
-    """The label map the segmenter bundle's own inference writes for ``case``."""
-    parse_bundle(SEGMENTER, ["inference"], {**SEG.network_overrides(), "datalist": [case], "output_dir": str(out),
-                                            **overrides}).get_parsed_content("run")
-    (written,) = out.glob("*_seg.nii.gz")
-    return np.asarray(nib.load(written).dataobj)
 
 
 @pytest.mark.slow
@@ -68,7 +60,7 @@ def test_registered_model_exports_to_an_equivalent_standalone_bundle(registered:
     assert torch.allclose(actual, expected, atol=1e-4)
 
     # the exported config runs on its own with monai.bundle and writes the bundle's label map
-    expected_label = _bundle_inference({"ckpt_dir": str(checkpoint.parent.resolve())}, case, tmp_path / "ref")
+    expected_label = bundle_label_map(case["image"], checkpoint.parent, tmp_path / "ref")
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(out / "configs/inference.json"),
                "--bundle_root", str(out), "--datalist", repr([case]), "--output_dir", str(tmp_path / "exported")]
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), cwd=tmp_path)

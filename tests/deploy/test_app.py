@@ -14,15 +14,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from synthtrust.bundles import SEGMENTER, parse_bundle
 from synthtrust.data.brats import MODALITIES
 from synthtrust.export import export_bundle
-from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import REPO, TINY_SEGMENTER_KW, write_tiny_params
+from tests.conftest import REPO, bundle_label_map, write_tiny_params
 
 pytestmark = pytest.mark.slow
 APP = REPO / "deploy" / "app.py"
-SEG = SegmenterParams(**TINY_SEGMENTER_KW)
 CASE = "BraTS2021_00001"
 
 
@@ -57,11 +54,7 @@ def test_label_map_equals_in_process_bundle_inference(deploy_python: str, bundle
                                                       trained_workspace: Path, tmp_path: Path) -> None:
     case_dir = phantom_dir / CASE  # a raw phantom: BraTS naming and orientation, not the prepared grid
     paths = [str(case_dir / f"{CASE}_{m}.nii.gz") for m in MODALITIES]
-    parse_bundle(SEGMENTER, ["inference"], {
-        **SEG.network_overrides(), "datalist": [{"image": paths}], "output_dir": str(tmp_path / "ref"),
-        "ckpt_dir": str(trained_workspace / "models" / "segmenter" / "alpha_0.0")}).get_parsed_content("run")
-    (written,) = (tmp_path / "ref").glob("*_seg.nii.gz")
-    expected = np.asarray(nib.load(written).dataobj)
+    expected = bundle_label_map(paths, trained_workspace / "models" / "segmenter" / "alpha_0.0", tmp_path / "ref")
 
     out = tmp_path / "out"
     done = run_app(deploy_python, case_dir, out, bundle)

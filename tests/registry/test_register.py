@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthtrust.bundles import SEGMENTER, parse_bundle
 from synthtrust.data.brats import MODALITIES
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.registry.params import RegistryParams
 from synthtrust.registry.register import register
 from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import TINY_SEGMENTER_KW
+from tests.conftest import TINY_SEGMENTER_KW, bundle_label_map
 
 pytestmark = pytest.mark.slow
 SEG = SegmenterParams(**TINY_SEGMENTER_KW)
@@ -44,12 +43,7 @@ def test_registration_tags_card_alias_and_idempotence(registered: dict, mlflow_s
 
 def test_the_pyfunc_predicts_what_the_bundle_writes(registered: dict, tmp_path: Path) -> None:
     case = manifest_datalist("data/prepared/manifest.json", "test")[0]
-    parser = parse_bundle(SEGMENTER, ["inference"], {**SEG.network_overrides(), "datalist": [case],
-                                                     "ckpt_dir": str(Path("models/segmenter/alpha_0.0").resolve()),
-                                                     "output_dir": str(tmp_path / "bundle_out")})
-    parser.get_parsed_content("run")
-    (written,) = (tmp_path / "bundle_out").glob("*_seg.nii.gz")
-    expected = np.asarray(nib.load(written).dataobj)
+    expected = bundle_label_map(case["image"], Path("models/segmenter/alpha_0.0"), tmp_path / "bundle_out")
 
     model = mlflow.pyfunc.load_model(f"models:/{PARAMS.model_name}@challenger")
     paths = dict(zip(MODALITIES, case["image"], strict=True))
