@@ -10,11 +10,31 @@ import numpy as np
 import pytest
 
 from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES, NamingScheme
-from synthtrust.data.phantoms import PhantomParams, make_phantoms
+from synthtrust.data.phantoms import make_phantoms
 from synthtrust.io import write_nifti
+from synthtrust.params import Params, PhantomParams, Section, load
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPE = (24, 24, 20)
+DEMO: Params = load(REPO / "params.yaml")  # the repository's params.yaml: the demo profile
+
+
+def bundle_module(bundle: str, module: str) -> object:
+    """``scripts.<module>`` of the repository's bundle ``bundle`` (its own code, as its configs import it)."""
+    import importlib
+
+    from synthtrust.bundles import activate_scripts, bundle_dir
+
+    activate_scripts(bundle_dir(bundle))
+    return importlib.import_module(f"scripts.{module}")
+
+
+def demo(section: str, **changes: object) -> Section:
+    """Section ``section`` (dotted: ``generator.train``) of the demo params with ``changes``, validated."""
+    current: object = DEMO
+    for name in section.split("."):
+        current = getattr(current, name)
+    return type(current).model_validate({**current.model_dump(), **changes})  # type: ignore[union-attr]
 
 
 def synthetic_arrays(shape: tuple[int, ...] = SHAPE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -76,14 +96,14 @@ def _prepared(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path, grid:
     import os
     import shutil
 
-    from synthtrust.data.prepare import DataParams, SplitParams, prepare
+    from synthtrust.data.prepare import prepare
 
     root = tmp_path_factory.mktemp("prepared")
     shutil.copytree(phantom_dir, root / "data" / "raw" / "phantom")
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        prepare(DataParams(spatial_size=grid, split=SplitParams(val=0.25, test=0.25, seed=1)),
+        prepare(demo("data", spatial_size=list(grid), split={"val": 0.25, "test": 0.25, "seed": 1}),
                 "data/prepared", progress=False)
     finally:
         os.chdir(cwd)
@@ -111,28 +131,27 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 # A segmenter small enough to train in seconds: 64 x 64 x 32 crops, 4 steps, validation every epoch.
-TINY_SEGMENTER_KW = dict(patch_size=(64, 64, 32), roi_size=(64, 64, 32), num_samples=1, max_steps=4,
+TINY_SEGMENTER_KW = dict(patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=4,
                          steps_per_epoch=1, val_interval=1)
+TINY_SEGMENTER = demo("segmenter", **TINY_SEGMENTER_KW)
 
 
 def write_tiny_params(path: Path) -> Path:
-    """A params.yaml whose ``segmenter`` section is TINY_SEGMENTER_KW (what the workspace models trained with)."""
+    """The demo params.yaml with the segmenter section TINY_SEGMENTER (what the workspace models trained with)."""
     import yaml
 
-    path.write_text(yaml.safe_dump({"segmenter": {k: list(v) if isinstance(v, tuple) else v
-                                                  for k, v in TINY_SEGMENTER_KW.items()}}))
+    path.write_text(yaml.safe_dump({**DEMO.model_dump(), "segmenter": TINY_SEGMENTER.model_dump()}))
     return path
 
 
 def bundle_label_map(image: list[str], ckpt_dir: Path, out: Path) -> np.ndarray:
     """The label map the segmenter bundle's own inference (``run``, SaveImaged into ``out``) writes for the
     case of four ``image`` paths, with the TINY_SEGMENTER_KW network loaded from ``ckpt_dir/model.pt``."""
-    from synthtrust.bundles import SEGMENTER, parse_bundle
-    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.bundles import SEGMENTER, parse
 
-    overrides = {**SegmenterParams(**TINY_SEGMENTER_KW).network_overrides(), "datalist": [{"image": image}],
+    overrides = {**TINY_SEGMENTER.network_overrides(), "datalist": [{"image": image}],
                  "ckpt_dir": str(Path(ckpt_dir).resolve()), "output_dir": str(out)}
-    parse_bundle(SEGMENTER, ["inference"], overrides).get_parsed_content("run")
+    parse(SEGMENTER, ["inference"], overrides).get_parsed_content("run")
     (written,) = Path(out).glob("*_seg.nii.gz")
     return np.asarray(nib.load(written).dataobj)
 
@@ -147,9 +166,8 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Pat
     import os
     import shutil
 
-    from synthtrust.mixing import MixParams, make_mix
-    from synthtrust.segmenter.params import SegmenterParams
-    from synthtrust.segmenter.train import train_segmenter
+    from synthtrust.mixing import make_mix
+    from synthtrust.stages import train_segmenter
 
     root = tmp_path_factory.mktemp("workspace")
     (root / ".dvc").mkdir()
@@ -171,11 +189,11 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Pat
         os.chdir(root)
         try:
             for alpha in (0.0, 1.0):
-                mix = make_mix(alpha, MixParams(alphas=(alpha,)), root=root)
+                mix = make_mix(alpha, demo("mix", alphas=[alpha]), root=root)
                 mix_path = root / "data" / "mixes" / f"alpha_{alpha}.json"
                 mix_path.parent.mkdir(parents=True, exist_ok=True)
                 mix_path.write_text(json.dumps(mix))
-                train_segmenter(SegmenterParams(**TINY_SEGMENTER_KW), mix_path, f"models/segmenter/alpha_{alpha}")
+                train_segmenter.run(TINY_SEGMENTER, mix_path, f"models/segmenter/alpha_{alpha}")
         finally:
             os.chdir(cwd)
     return root
@@ -188,10 +206,8 @@ def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.Monk
     import json
     import shutil
 
-    from synthtrust.registry.params import RegistryParams
-    from synthtrust.registry.register import register
-    from synthtrust.segmenter.params import SegmenterParams
-    from synthtrust.segmenter.train import read_validation
+    from synthtrust.segmenter.training import read_validation
+    from synthtrust.stages import register
 
     root = tmp_path / "ws"
     shutil.copytree(trained_workspace, root)
@@ -201,5 +217,5 @@ def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.Monk
     Path("metrics/search.json").write_text(json.dumps({"study": "brats-alpha-test", "best": {
         "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
         "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0", "run_id": None}}))
-    Path("params.yaml").write_text("data: {source: phantom}\n")
-    return register(RegistryParams(), SegmenterParams(**TINY_SEGMENTER_KW))
+    write_tiny_params(Path("params.yaml"))
+    return register.run(DEMO.registry, TINY_SEGMENTER, "phantom")

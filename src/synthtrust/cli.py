@@ -11,10 +11,18 @@ import sys
 
 import fire
 
-from synthtrust.config import DEFAULT_PARAMS, section
-from synthtrust.errors import DataError, SynthtrustError
+from synthtrust.errors import DataError, ParamsError, SynthtrustError
+from synthtrust.params import DEFAULT_PARAMS, PhantomParams, check_alpha, load, validate
 
 logger = logging.getLogger("synthtrust")
+
+
+def _alpha(alpha: float, mode: str) -> float:
+    """``--alpha``, checked like the alphas of params.yaml."""
+    try:
+        return check_alpha(alpha, mode)
+    except ValueError as exc:
+        raise ParamsError(f"--alpha: {exc}") from None
 
 
 def validate_data(data_dir: str, quiet: bool = False) -> None:
@@ -31,30 +39,25 @@ def validate_data(data_dir: str, quiet: bool = False) -> None:
 
 def make_phantoms(out: str, n: int = 30, size: int = 64, seed: int = 0) -> None:
     """Write N BraTS-format phantom cases of SIZE^3 voxels to OUT (seeded; same seed, same bytes)."""
-    from synthtrust.data.phantoms import PhantomParams
-    from synthtrust.data.phantoms import make_phantoms as run
+    from synthtrust.stages import make_phantoms as stage
 
-    run(out, PhantomParams(n=n, size=size, seed=seed))
+    stage.run(validate(PhantomParams, {"n": n, "size": size, "seed": seed}, "make-phantoms"), out)
 
 
 def prepare(params: str = str(DEFAULT_PARAMS), out: str = "data/prepared",
             metrics: str = "metrics/data.json") -> None:
     """Validate the source selected by ``data.source`` and write the prepared, split dataset to OUT."""
-    from synthtrust.data.prepare import DataParams, data_metrics
-    from synthtrust.data.prepare import prepare as run
-    from synthtrust.io import atomic_write_json
+    from synthtrust.stages import prepare as stage
 
-    manifest = run(section(DataParams, "data", params), out)
-    atomic_write_json(metrics, data_metrics(manifest))
+    stage.run(load(params).data, out, metrics)
 
 
 def train_generator(params: str = str(DEFAULT_PARAMS), manifest: str = "data/prepared/manifest.json",
                     out: str = "models/generator") -> None:
     """Train (or resume) the label-conditioned diffusion generator on the training split."""
-    from synthtrust.generator.params import GeneratorParams
-    from synthtrust.generator.train import train_generator as run
+    from synthtrust.stages import train_generator as stage
 
-    run(section(GeneratorParams, "generator", params), manifest, out)
+    stage.run(load(params).generator, manifest, out)
 
 
 def synthesize(params: str = str(DEFAULT_PARAMS), checkpoint: str = "models/generator/model.pt",
@@ -62,75 +65,63 @@ def synthesize(params: str = str(DEFAULT_PARAMS), checkpoint: str = "models/gene
                metrics: str = "metrics/generator.json",
                figure: str = "reports/generator/real_vs_synthetic.png") -> None:
     """Write synthetic copies of the training and test cases (and novel cases) in BraTS layout."""
-    from synthtrust.generator.params import GeneratorParams
-    from synthtrust.generator.synthesize import synthesize as run
+    from synthtrust.stages import synthesize as stage
 
-    run(section(GeneratorParams, "generator", params), checkpoint, manifest, out, metrics, figure)
+    stage.run(load(params).generator, checkpoint, manifest, out, metrics, figure)
 
 
 def mix(alpha: float, params: str = str(DEFAULT_PARAMS), out: str | None = None,
         manifest: str = "data/prepared/manifest.json", synthetic: str = "data/synthetic") -> None:
     """Write the training datalist of synthetic fraction ALPHA (``mix.mode``) to OUT."""
-    from synthtrust.io import atomic_write_json
-    from synthtrust.mixing import MixParams, make_mix
-    from synthtrust.tracking import repo_root
+    from synthtrust.stages import mix as stage
 
-    datalist = make_mix(alpha, section(MixParams, "mix", params), manifest, synthetic, root=repo_root())
-    atomic_write_json(out or f"data/mixes/alpha_{alpha}.json", datalist)
+    section = load(params).mix
+    stage.run(_alpha(alpha, section.mode), section, out or f"data/mixes/alpha_{alpha}.json", manifest, synthetic)
 
 
 def train_segmenter(alpha: float, params: str = str(DEFAULT_PARAMS), mix: str | None = None,
                     out: str | None = None) -> None:
     """Train SwinUNETR on the mix of synthetic fraction ALPHA."""
-    from synthtrust.segmenter.params import SegmenterParams
-    from synthtrust.segmenter.train import train_segmenter as run
+    from synthtrust.stages import train_segmenter as stage
 
-    run(section(SegmenterParams, "segmenter", params), mix or f"data/mixes/alpha_{alpha}.json",
-        out or f"models/segmenter/alpha_{alpha}")
+    stage.run(load(params).segmenter, mix or f"data/mixes/alpha_{alpha}.json", out or f"models/segmenter/alpha_{alpha}")
 
 
 def evaluate(alpha: float, params: str = str(DEFAULT_PARAMS), model: str | None = None,
              metrics: str | None = None, per_case: str | None = None,
              manifest: str = "data/prepared/manifest.json", synthetic: str = "data/synthetic") -> None:
     """Regional Dice and HD95 of ALPHA's model on the real and the synthetic test sets."""
-    from synthtrust.segmenter.evaluate import evaluate as run
-    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.stages import evaluate as stage
 
-    run(section(SegmenterParams, "segmenter", params), alpha,
-        model or f"models/segmenter/alpha_{alpha}/model.pt", metrics or f"metrics/segmenter/alpha_{alpha}.json",
-        per_case or f"reports/segmenter/alpha_{alpha}/per_case.csv", manifest, synthetic)
+    stage.run(load(params).segmenter, alpha, model or f"models/segmenter/alpha_{alpha}/model.pt",
+              metrics or f"metrics/segmenter/alpha_{alpha}.json",
+              per_case or f"reports/segmenter/alpha_{alpha}/per_case.csv", manifest, synthetic)
 
 
 def plot_segmenter(params: str = str(DEFAULT_PARAMS), csv: str = "reports/segmenter/dice_vs_alpha.csv",
                    png: str = "reports/segmenter/dice_vs_alpha.png") -> None:
     """Dice against alpha per region, real vs synthetic test (CSV for dvc plots, PNG)."""
-    from synthtrust.mixing import MixParams
-    from synthtrust.segmenter.report import write_dice_vs_alpha
+    from synthtrust.stages import plot_segmenter as stage
 
-    write_dice_vs_alpha(section(MixParams, "mix", params).alphas, csv, png)
+    stage.run(load(params).mix.alphas, csv, png)
 
 
 def search(params: str = str(DEFAULT_PARAMS), grid: str = "models/segmenter", out: str = "models/search",
            metrics: str = "metrics/search.json") -> None:
     """Optuna search over alpha (``search:``) on the real validation split; resumes a killed study."""
-    from synthtrust.mixing import MixParams
-    from synthtrust.search.params import SearchParams
-    from synthtrust.search.tune import run_search
-    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.stages import search as stage
 
-    run_search(section(SearchParams, "search", params), section(SegmenterParams, "segmenter", params),
-               section(MixParams, "mix", params), grid, out, metrics)
+    p = load(params)
+    stage.run(p.search, p.segmenter, p.mix, grid, out, metrics)
 
 
 def register(params: str = str(DEFAULT_PARAMS), search: str = "metrics/search.json",
              metrics: str = "metrics/register.json") -> None:
     """Register the search's best model as ``challenger`` of the registered model (``registry.model_name``)."""
-    from synthtrust.registry.params import RegistryParams
-    from synthtrust.registry.register import register as run
-    from synthtrust.segmenter.params import SegmenterParams
+    from synthtrust.stages import register as stage
 
-    result = run(section(RegistryParams, "registry", params), section(SegmenterParams, "segmenter", params),
-                 search, metrics=metrics, params_file=params)
+    p = load(params)
+    result = stage.run(p.registry, p.segmenter, p.data.source, search, metrics=metrics)
     print(f"{result['model_name']} version {result['version']} is the {result['alias']} "
           f"(alpha={result['alpha']}, real-test Dice {result['test_dice']})")
 
@@ -138,40 +129,33 @@ def register(params: str = str(DEFAULT_PARAMS), search: str = "metrics/search.js
 def promote(reason: str = "", version: int | None = None, by: str | None = None,
             params: str = str(DEFAULT_PARAMS)) -> None:
     """Move ``champion`` to the challenger (or VERSION) if the gate passes; exit 1 and change nothing if not."""
-    from synthtrust.registry.params import RegistryParams
     from synthtrust.registry.promotion import promote as run
 
-    result = run(section(RegistryParams, "registry", params), version, reason, by)
+    result = run(load(params).registry, version, reason, by)
     print(f"version {result['version']} promoted to champion (previous: {result['previous']})")
 
 
 def rollback(reason: str = "", by: str | None = None, params: str = str(DEFAULT_PARAMS)) -> None:
     """Move ``champion`` back to the version it replaced."""
-    from synthtrust.registry.params import RegistryParams
     from synthtrust.registry.promotion import rollback as run
 
-    result = run(section(RegistryParams, "registry", params), reason, by)
+    result = run(load(params).registry, reason, by)
     print(f"champion rolled back from version {result['rolled_back']} to {result['version']}")
 
 
 def registry(params: str = str(DEFAULT_PARAMS)) -> None:
     """Print the registered model's versions, aliases and regional Dice."""
-    from synthtrust.registry.params import RegistryParams
     from synthtrust.registry.table import format_table, versions_table
 
-    print(format_table(versions_table(section(RegistryParams, "registry", params))))
+    print(format_table(versions_table(load(params).registry)))
 
 
 def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics: str = "metrics/trust.json") -> None:
     """The five trust factors, the scorecard the promotion gate reads, and the HTML report."""
-    from synthtrust.config import load_params
-    from synthtrust.mixing import MixParams
-    from synthtrust.segmenter.params import SegmenterParams
-    from synthtrust.trust.assess import run_trust
-    from synthtrust.trust.params import TrustParams
+    from synthtrust.stages import trust as stage
 
-    card = run_trust(section(TrustParams, "trust", params), section(MixParams, "mix", params).alphas,
-                     section(SegmenterParams, "segmenter", params), load_params(params).get("data", {}), out, metrics)
+    p = load(params)
+    card = stage.run(p.trust, p.mix.alphas, p.segmenter, p.data.model_dump(), out, metrics)
     print(f"trust scorecard: {'PASS' if card['passed'] else 'FAIL'} ({out}/index.html)")
 
 
@@ -179,9 +163,10 @@ def export_bundle(model: str = "models:/brats-swinunetr@champion", out: str = "m
                   params: str = str(DEFAULT_PARAMS)) -> None:
     """Write a deployable MONAI bundle (TorchScript model.ts, configs, docs) of MODEL: a models:/ URI or a
     checkpoint path (then the network params come from PARAMS)."""
-    from synthtrust.export import export_bundle as run
+    from synthtrust.stages import export as stage
 
-    result = run(model, out, params)
+    segmenter = None if model.startswith(stage.MLFLOW_SCHEMES) else load(params).segmenter
+    result = stage.run(model, out, segmenter)
     print(f"deployable bundle of {model} written to {result['out']} "
           f"(traced vs checkpoint max |diff| {result['max_abs_diff']:.1e})")
 

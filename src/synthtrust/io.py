@@ -27,6 +27,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def digest_files(paths: list[Path], name=lambda p: str(p)) -> str:
+    """One sha256 over ``name(path)`` and the sha256 of each file, in the order given."""
+    return hashlib.sha256("".join(f"{name(p)}:{sha256_file(p)}\n" for p in paths).encode()).hexdigest()
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``target`` that replaces it only if the block succeeds.

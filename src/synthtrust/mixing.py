@@ -14,7 +14,6 @@ relative to the repository root, so a mix is small, diffable and versioned by DV
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +22,8 @@ import numpy as np
 from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError, ParamsError
+from synthtrust.params import MixParams, check_alpha
 
-MODES = ("replace", "augment")
-
-
-@dataclass(frozen=True)
-class MixParams:
-    """The ``mix:`` section of params.yaml."""
-
-    mode: str = "replace"
-    alphas: tuple[float, ...] = (0.0, 0.5, 1.0)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ParamsError(f"mix.mode: one of {MODES}, got {self.mode!r}")
-        if not self.alphas:
-            raise ParamsError("mix.alphas: need at least one alpha")
-        for alpha in self.alphas:
-            check_alpha(alpha, self.mode)
-
-
-def check_alpha(alpha: float, mode: str) -> float:
-    """``alpha`` as a float in [0, 1] ([0, 1) for augment), else ParamsError."""
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 <= float(alpha) <= 1.0:
-        raise ParamsError(f"mix.alphas: alpha must be a number in [0, 1], got {alpha!r}")
-    if mode == "augment" and float(alpha) >= 1.0:
-        raise ParamsError("mix.alphas: alpha = 1 is impossible in augment mode (all real cases stay)")
-    return float(alpha)
 
 
 def synthetic_item(root: Path, case_id: str, label: str | None = None) -> dict[str, Any]:
@@ -85,7 +58,10 @@ def _require_files(items: list[dict[str, Any]]) -> None:
 def make_mix(alpha: float, params: MixParams, manifest: str | Path = "data/prepared/manifest.json",
              synthetic: str | Path = "data/synthetic", root: str | Path = ".") -> dict[str, Any]:
     """The datalist of the mix at ``alpha`` (keys ``training``, ``validation`` and a description)."""
-    alpha = check_alpha(alpha, params.mode)
+    try:
+        alpha = check_alpha(alpha, params.mode)
+    except ValueError as exc:
+        raise ParamsError(f"mix.alphas: {exc}") from None
     root, synthetic = Path(root).resolve(), Path(synthetic)
     train = manifest_datalist(manifest, "train")
     val = manifest_datalist(manifest, "val")

@@ -8,10 +8,12 @@ the same store as ``dvc repro``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,7 @@ def experiment(name: str) -> str:
     return experiment_id
 
 
-def run_name(stage: str) -> str:
+def run_name_for(stage: str) -> str:
     """A unique run name, so MONAI's MLFlowHandler (which picks an unfinished run by name) attaches to
     exactly the run the job opened."""
     return f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -105,3 +107,29 @@ def log_dataset(path: str, name: str, context: str) -> None:
     source = HTTPDatasetSource(url=(repo_root() / path).as_uri())
     mlflow.log_input(MetaDataset(source=source, name=name, digest=digest[:36]), context=context)
     mlflow.set_tag(f"dvc.{path}", digest)
+
+
+#: The DVC-tracked inputs a stage can record as MLflow datasets, by name.
+DATASETS = {"brats-prepared": "data/prepared", "brats-synthetic": "data/synthetic"}
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, experiment_name: str, run_name: str | None = None, *, params: dict[str, Any] | None = None,
+              tags: dict[str, Any] | None = None, datasets: dict[str, str] | None = None, nested: bool = False,
+              run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """The one way a synthtrust stage opens its MLflow run.
+
+    In experiment ``experiment_name`` of the project's store, it starts (or, with ``run_id``, resumes) a run
+    named ``<run_name or stage>-<time>-<id>`` (unique, so MONAI's MLFlowHandler attaches to exactly this run),
+    tags it with the stage and the git commit (plus ``tags``), logs ``params`` (nested dicts as dotted keys)
+    and records each DVC-tracked ``datasets`` entry (dataset name -> context) as a dataset input.
+    """
+    experiment(experiment_name)
+    name = None if run_id else run_name_for(run_name or stage)
+    with mlflow.start_run(run_id=run_id, run_name=name, nested=nested) as run:
+        mlflow.set_tags({"stage": stage, "git_commit": git_commit(), **(tags or {})})
+        if params:
+            mlflow.log_params(flatten(params))
+        for dataset, context in (datasets or {}).items():
+            log_dataset(DATASETS[dataset], dataset, context)
+        yield run

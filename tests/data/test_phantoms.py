@@ -9,9 +9,10 @@ import pytest
 from scipy import ndimage
 
 from synthtrust.data.brats import discover_cases
-from synthtrust.data.phantoms import PhantomParams, make_phantom, make_phantoms
+from synthtrust.data.phantoms import make_phantom, make_phantoms
 from synthtrust.data.validation import validate_cases
 from synthtrust.errors import ParamsError
+from synthtrust.params import PhantomParams, validate
 from synthtrust.io import sha256_file
 
 
@@ -88,9 +89,9 @@ def test_sizes_include_small_enhancing_regions() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"n": 0}, "data.phantom.n"), ({"size": 16}, "data.phantom.size"), ({"seed": -1}, "data.phantom.seed"),
-     ({"n": "ten"}, "data.phantom.n"), ({"size": 64.5}, "data.phantom.size")],
+    [({"n": 0}, "make-phantoms: n"), ({"size": 16}, "make-phantoms: size"), ({"seed": -1}, "make-phantoms: seed"),
+     ({"n": "ten"}, "make-phantoms: n"), ({"size": 64.5}, "make-phantoms: size")],
 )
 def test_bad_params_are_rejected(kwargs: dict, key: str) -> None:
     with pytest.raises(ParamsError, match=key):
-        PhantomParams(**kwargs)
+        validate(PhantomParams, {"n": 8, "size": 32, "seed": 0, **kwargs}, "make-phantoms")

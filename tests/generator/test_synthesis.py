@@ -1,9 +1,8 @@
-"""Sampling and writing synthetic cases with the bundle's inference config and a tiny network."""
+"""Sampling and writing synthetic cases with the bundle's sampler and a tiny network."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -13,23 +12,33 @@ import torch
 
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
-from synthtrust.generator.params import GeneratorParams, GeneratorSampleParams, GeneratorTrainParams
-from synthtrust.generator.synthesize import load_synthesizer
+from synthtrust.generator.synthesis import Synthesizer
+from synthtrust.params import GeneratorParams
+from tests.conftest import DEMO
 
-TINY = GeneratorParams(
-    train=GeneratorTrainParams(channels=(8, 16, 16), attention_levels=(False, False, False),
-                               num_train_timesteps=100),
-    sample=GeneratorSampleParams(steps=2),
-)
+
+def tiny(train: dict | None = None, **sample: object) -> GeneratorParams:
+    """A tiny generator: three levels of 8-16 channels, 100 timesteps, 2 sampling steps (or ``sample``)."""
+    return GeneratorParams.model_validate({
+        "train": {**DEMO.generator.train.model_dump(), "channels": [8, 16, 16], "attention_levels": [False] * 3,
+                  "num_train_timesteps": 100, **(train or {})},
+        "sample": {**DEMO.generator.sample.model_dump(), "num_inference_steps": 2, **sample}})
+
+
+TINY = tiny()
+
+
+def load_synthesizer(params: GeneratorParams, checkpoint: Path, manifest: Path) -> Synthesizer:
+    return Synthesizer(params, checkpoint)
 
 
 @pytest.fixture
 def checkpoint(tmp_path: Path, prepared_dir: Path) -> Path:
     """Random weights of the tiny network, saved as the training job saves them."""
-    from synthtrust.bundles import GENERATOR, parse_bundle
+    from synthtrust.bundles import GENERATOR, parse
 
     torch.manual_seed(0)
-    parser = parse_bundle(GENERATOR, ["common", "inference"], TINY.sample_overrides())
+    parser = parse(GENERATOR, ["common", "inference"], TINY.sample_overrides())
     network = parser.get_parsed_content("network_def")
     for param in network.parameters():  # MONAI zero-initialises the output conv: give it weights
         if not param.any():
@@ -57,7 +66,7 @@ def test_copies_keep_label_brain_and_affine(checkpoint: Path, prepared_dir: Path
     assert np.abs(flair).max() <= 4.0 + 1e-5
     prov = json.loads((case_dir / f"{cid}_provenance.json").read_text())
     assert prov["checkpoint_sha256"] == synth.provenance["checkpoint_sha256"]
-    assert prov["scheduler"] == "DDIMScheduler" and prov["steps"] == 2 and prov["bundle_version"] == "0.1.0"
+    assert prov["scheduler"] == "DDIMScheduler" and prov["steps"] == 2 and prov["bundle_version"] == "0.2.0"
     assert prov["source_label_sha256"] and prov["seed"] > 0 and len(prov["code_sha256"]) == 64
 
 
@@ -77,13 +86,13 @@ def test_rerun_skips_finished_cases_and_redoes_stale_ones(checkpoint: Path, prep
     stamps = {d: d.stat().st_mtime_ns for d in first}
     assert [synth.write_case(item, tmp_path / "out", 0)[1] for item in datalist] == [False, False]
     assert {d: d.stat().st_mtime_ns for d in first} == stamps
-    other = load_synthesizer(replace(TINY, sample=GeneratorSampleParams(steps=3)), checkpoint,
+    other = load_synthesizer(tiny(num_inference_steps=3), checkpoint,
                              prepared_dir / "manifest.json")
     assert [other.write_case(item, tmp_path / "out", 0)[1] for item in datalist] == [True, True]
 
 
 def test_ddpm_sampler(checkpoint: Path, prepared_dir: Path, tmp_path: Path) -> None:
-    params = replace(TINY, sample=GeneratorSampleParams(sampler="ddpm", steps=3))
+    params = tiny(sampler="ddpm", num_inference_steps=3)
     synth = load_synthesizer(params, checkpoint, prepared_dir / "manifest.json")
     item = manifest_datalist(prepared_dir / "manifest.json", "test")[0]
     case_dir, _ = synth.write_case(item, tmp_path, seed=0)
@@ -113,7 +122,7 @@ def test_missing_corrupt_and_incompatible_checkpoints(checkpoint: Path, prepared
     corrupt.write_bytes(checkpoint.read_bytes()[:1000])
     with pytest.raises(DataError, match="corrupt.pt: unreadable checkpoint"):
         load_synthesizer(TINY, corrupt, manifest)
-    wider = replace(TINY, train=replace(TINY.train, channels=(16, 16, 16)))
+    wider = tiny({"channels": [16, 16, 16]})
     with pytest.raises(DataError, match="model.pt: checkpoint does not fit the generator network"):
         load_synthesizer(wider, checkpoint, manifest)
 

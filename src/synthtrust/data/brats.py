@@ -18,12 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from synthtrust.errors import DataError
+from synthtrust.io import atomic_dir, write_nifti
 
 MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 LABEL_KEY = "seg"
 BRATS_LABELS: frozenset[int] = frozenset({0, 1, 2, 4})
-#: Tumour regions as unions of BraTS 2021 labels: tumour core, whole tumour, enhancing tumour.
+#: Tumour regions as unions of BraTS 2021 labels: tumour core, whole tumour, enhancing tumour. The
+#: segmenter's output channels come in this order (MONAI's ConvertToMultiChannelBasedOnBratsClasses).
 REGIONS: dict[str, tuple[int, ...]] = {"TC": (1, 4), "WT": (1, 2, 4), "ET": (4,)}
+REGION_NAMES: tuple[str, ...] = tuple(REGIONS)
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,30 @@ def to_brats2021_labels(label: np.ndarray, scheme: NamingScheme) -> np.ndarray:
 def region_masks(label: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean TC, WT and ET masks from a BraTS 2021 label array."""
     return {name: np.isin(label, labels) for name, labels in REGIONS.items()}
+
+
+def voxel_spacing(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel sizes (mm) along the three array axes of a NIfTI affine."""
+    return tuple(float(s) for s in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+
+
+def voxel_volume_ml(affine: np.ndarray) -> float:
+    """The volume of one voxel in ml (1 ml = 1000 mm^3)."""
+    return float(np.prod(voxel_spacing(affine))) / 1000.0
+
+
+def write_case(case_dir: str | Path, image: np.ndarray, label: np.ndarray, affine: np.ndarray,
+               image_dtype: type | np.dtype = np.float32, sidecars: dict[str, str] | None = None) -> dict[str, Path]:
+    """Write one case in the BraTS 2021 layout, atomically: ``case_dir/<case>_{t1,t1ce,t2,flair,seg}.nii.gz``
+    (image channels in MODALITIES order, ``image_dtype``; the label map as uint8) plus ``sidecars``
+    (file name -> text). The case id is the directory's name. Returns key -> final path."""
+    case_dir = Path(case_dir)
+    case_id = case_dir.name
+    names = {key: BRATS2021.filename(case_id, key) for key in (*MODALITIES, LABEL_KEY)}
+    with atomic_dir(case_dir) as tmp:
+        for channel, modality in enumerate(MODALITIES):
+            write_nifti(tmp / names[modality], image[channel], affine, image_dtype)
+        write_nifti(tmp / names[LABEL_KEY], label, affine, np.uint8)
+        for name, text in (sidecars or {}).items():
+            (tmp / name).write_text(text)
+    return {key: case_dir / name for key, name in names.items()}

@@ -1,4 +1,9 @@
-"""MONAI datalists (lists of dicts of paths) built from a prepared dataset's manifest."""
+"""MONAI datalists (lists of dicts of paths) built from a prepared dataset's manifest.
+
+The prepare stage also writes ``datalist.json`` beside the manifest: the same splits in MONAI's Decathlon
+datalist format (``training``, ``validation``, ``testing``; paths relative to the file), which is what the
+bundles read when they run on their own (``monai.data.load_decathlon_datalist``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from typing import Any
 
 from synthtrust.data.brats import LABEL_KEY, MODALITIES
 from synthtrust.errors import DataError
+
+DATALIST = "datalist.json"
+DECATHLON_KEYS = {"train": "training", "val": "validation", "test": "testing"}
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -38,3 +46,10 @@ def manifest_datalist(manifest_path: str | Path, split: str) -> list[dict[str, A
         raise DataError(f"{manifest_path}: no split {split!r} (have {sorted(manifest['splits'])})")
     root = manifest_path.parent
     return [case_item(root, manifest["cases"][cid]["files"], cid) for cid in manifest["splits"][split]]
+
+
+def decathlon_datalist(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's splits as a MONAI Decathlon datalist, paths relative to the manifest's directory."""
+    lists = {key: [case_item(Path(), manifest["cases"][cid]["files"], cid) for cid in manifest["splits"][split]]
+             for split, key in DECATHLON_KEYS.items()}
+    return {"description": f"synthtrust prepared {manifest['source']} cases", "modality": list(MODALITIES), **lists}

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +49,9 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from synthtrust import __version__
-from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES
-from synthtrust.errors import ParamsError
-from synthtrust.io import atomic_dir, atomic_write_json, write_nifti
+from synthtrust.data.brats import MODALITIES, write_case
+from synthtrust.io import atomic_dir, atomic_write_json
+from synthtrust.params import PhantomParams
 
 logger = logging.getLogger(__name__)
 
@@ -64,28 +64,6 @@ CONTRASTS: dict[str, tuple[float, ...]] = {
     "flair": (0.12, 0.58, 0.48, 0.95, 0.50, 0.70),
 }
 BRAIN_FILL = 0.9  # fraction of the grid the template brain's longest side spans
-MIN_SIZE, MAX_SIZE = 32, 256
-
-
-@dataclass(frozen=True)
-class PhantomParams:
-    """How many phantoms, on what grid, from which seed."""
-
-    n: int = 30
-    size: int = 64
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("n", "size", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ParamsError(f"data.phantom.{name}: expected an integer, got {value!r}")
-        if self.n < 1:
-            raise ParamsError(f"data.phantom.n: need at least 1 case, got {self.n}")
-        if not MIN_SIZE <= self.size <= MAX_SIZE:
-            raise ParamsError(f"data.phantom.size: must be in [{MIN_SIZE}, {MAX_SIZE}], got {self.size}")
-        if self.seed < 0:
-            raise ParamsError(f"data.phantom.seed: must be >= 0, got {self.seed}")
 
 
 @dataclass
@@ -236,17 +214,6 @@ def make_phantom(index: int, size: int, seed: int) -> Phantom:
     )
 
 
-def write_case(directory: Path, phantom: Phantom) -> None:
-    """Write one phantom's five files in the BraTS 2021 layout under ``directory/<case_id>/``."""
-    case_dir = directory / phantom.case_id
-    case_dir.mkdir(parents=True)
-    for channel, modality in enumerate(MODALITIES):
-        path = case_dir / BRATS2021.filename(phantom.case_id, modality)
-        write_nifti(path, phantom.image[channel], phantom.affine, np.int16)
-    write_nifti(case_dir / BRATS2021.filename(phantom.case_id, LABEL_KEY), phantom.label, phantom.affine,
-                np.uint8)
-
-
 def make_phantoms(out: str | Path, params: PhantomParams, progress: bool = True) -> list[str]:
     """Write ``params.n`` phantoms to ``out`` atomically (all or nothing); returns the case ids."""
     out = Path(out)
@@ -255,13 +222,13 @@ def make_phantoms(out: str | Path, params: PhantomParams, progress: bool = True)
     provenance: dict[str, object] = {
         "generator": f"synthtrust.data.phantoms {__version__}",
         "template": "MNI152 2009 (nilearn package data)",
-        "params": asdict(params),
+        "params": params.model_dump(),
         "cases": {},
     }
     with atomic_dir(out) as tmp:
         for index in tqdm(range(params.n), desc="phantoms", unit="case", disable=not progress):
             phantom = make_phantom(index, params.size, params.seed)
-            write_case(tmp, phantom)
+            write_case(tmp / phantom.case_id, phantom.image, phantom.label, phantom.affine, np.int16)
             provenance["cases"][phantom.case_id] = phantom.tumour  # type: ignore[index]
         atomic_write_json(tmp / "phantoms.json", provenance)
     set_determinism(seed=None)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,62 +37,25 @@ from monai.transforms import (
 )
 from tqdm import tqdm
 
-from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES, REGIONS, discover_cases, region_masks
-from synthtrust.data.phantoms import PhantomParams
+from synthtrust.data.brats import (
+    MODALITIES,
+    REGIONS,
+    discover_cases,
+    region_masks,
+    voxel_spacing,
+    voxel_volume_ml,
+    write_case,
+)
+from synthtrust.data.datalist import DATALIST, decathlon_datalist
 from synthtrust.data.validation import LoadedCase, load_case
-from synthtrust.errors import DataError, ParamsError
-from synthtrust.io import atomic_dir, atomic_write_json, sha256_file, write_nifti
+from synthtrust.errors import DataError
+from synthtrust.io import atomic_dir, atomic_write_json, sha256_file
+from synthtrust.params import DataParams, SplitParams
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("phantom", "brats")
 SPLITS = ("train", "val", "test")
-PHANTOM_DIR = Path("data/raw/phantom")
 MANIFEST = "manifest.json"
-
-
-@dataclass(frozen=True)
-class SplitParams:
-    """Fractions of cases held out for validation and test, and the seed of the permutation."""
-
-    val: float = 0.2
-    test: float = 0.2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("val", "test"):
-            value = getattr(self, name)
-            if not 0.0 < value < 1.0:
-                raise ParamsError(f"data.split.{name}: must be in (0, 1), got {value}")
-        if self.val + self.test >= 1.0:
-            raise ParamsError(f"data.split: val + test must leave training cases, got {self.val + self.test}")
-
-
-@dataclass(frozen=True)
-class DataParams:
-    """The ``data:`` section of params.yaml."""
-
-    source: str = "phantom"
-    brats_dir: str = "data/raw/brats"
-    phantom: PhantomParams = field(default_factory=PhantomParams)
-    spatial_size: tuple[int, ...] = (64, 64, 64)
-    spacing: tuple[float, ...] | None = None
-    split: SplitParams = field(default_factory=SplitParams)
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ParamsError(f"data.source: must be one of {SOURCES}, got {self.source!r}")
-        if len(self.spatial_size) != 3 or any(s < 32 or s % 16 for s in self.spatial_size):
-            raise ParamsError(
-                f"data.spatial_size: need three sizes, each >= 32 and a multiple of 16 (the networks "
-                f"downsample by powers of two), got {list(self.spatial_size)}"
-            )
-        if self.spacing is not None and (len(self.spacing) != 3 or any(s <= 0 for s in self.spacing)):
-            raise ParamsError(f"data.spacing: need three positive sizes in mm or null, got {self.spacing}")
-
-    def raw_dir(self) -> Path:
-        """Where the selected source's cases are read from."""
-        return PHANTOM_DIR if self.source == "phantom" else Path(self.brats_dir)
 
 
 def split_cases(case_ids: list[str], params: SplitParams) -> dict[str, list[str]]:
@@ -134,26 +96,6 @@ def _to_meta(loaded: LoadedCase) -> dict[str, MetaTensor]:
         "image": MetaTensor(torch.from_numpy(loaded.image), affine=affine),
         "label": MetaTensor(torch.from_numpy(loaded.label[None].astype(np.float32)), affine=affine),
     }
-
-
-def _voxel_ml(affine: np.ndarray) -> float:
-    return float(np.prod(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
-
-
-def _write_case(
-    case_dir: Path, case_id: str, image: np.ndarray, label: np.ndarray, affine: np.ndarray
-) -> dict[str, str]:
-    """Write a prepared case in BraTS 2021 naming; return file -> path relative to the split root's parent."""
-    case_dir.mkdir(parents=True)
-    written = {}
-    for channel, modality in enumerate(MODALITIES):
-        path = case_dir / BRATS2021.filename(case_id, modality)
-        write_nifti(path, image[channel], affine, np.float32)
-        written[modality] = path
-    path = case_dir / BRATS2021.filename(case_id, LABEL_KEY)
-    write_nifti(path, label, affine, np.uint8)
-    written[LABEL_KEY] = path
-    return written
 
 
 def prepare(params: DataParams, out: str | Path = "data/prepared", progress: bool = True) -> dict[str, Any]:
@@ -197,8 +139,8 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
                                case.case_id, list(brain["image"].shape[1:]), list(params.spatial_size))
             after = {r: int(m.sum()) for r, m in region_masks(label).items()}
             split = split_of[case.case_id]
-            written = _write_case(tmp / split / case.case_id, case.case_id, image, label, affine)
-            voxel_ml = _voxel_ml(affine)
+            written = write_case(tmp / split / case.case_id, image, label, affine)
+            voxel_ml = voxel_volume_ml(affine)
             records[case.case_id] = {
                 "split": split,
                 "source_scheme": case.scheme.name,
@@ -209,7 +151,7 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
                 "source_sha256": {key: sha256_file(path) for key, path in case.files.items()},
                 "volumes_vox": after,
                 "volumes_ml": {r: round(v * voxel_ml, 4) for r, v in after.items()},
-                "spacing_mm": [round(float(s), 6) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0))],
+                "spacing_mm": [round(s, 6) for s in voxel_spacing(affine)],
             }
         if errors:
             raise DataError(
@@ -220,7 +162,7 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
             "version": 1,
             "source": params.source,
             "source_dir": str(raw_dir),
-            "params": asdict(params),
+            "params": params.model_dump(),
             "modalities": list(MODALITIES),
             "labels": {"necrotic_core": 1, "oedema": 2, "enhancing": 4},
             "regions": {name: list(labels) for name, labels in REGIONS.items()},
@@ -229,6 +171,7 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
             "cases": records,
         }
         atomic_write_json(tmp / MANIFEST, manifest)
+        atomic_write_json(tmp / DATALIST, decathlon_datalist(manifest))
     logger.info(
         "prepared %s in %.1fs", ", ".join(f"{len(v)} {k}" for k, v in splits.items()),
         time.perf_counter() - started,

@@ -18,6 +18,8 @@ from synthtrust.data.brats import (
     case_from_dir,
     region_masks,
     to_brats2021_labels,
+    voxel_spacing,
+    voxel_volume_ml,
 )
 from synthtrust.errors import DataError
 
@@ -123,9 +125,8 @@ def load_case(case: BratsCase, require_tumour: bool = True) -> tuple[LoadedCase 
     if require_tumour and not np.any(label):
         errors.append(f"{case.label}: empty tumour (label map has no tumour voxels)")
 
-    spacing = tuple(float(s) for s in np.sqrt((ref_affine[:3, :3] ** 2).sum(axis=0)))
-    report.shape, report.spacing = tuple(int(s) for s in ref_shape), spacing
-    voxel_ml = float(np.prod(spacing)) / 1000.0
+    report.shape, report.spacing = tuple(int(s) for s in ref_shape), voxel_spacing(ref_affine)
+    voxel_ml = voxel_volume_ml(ref_affine)
     report.volumes_ml = {r: float(m.sum()) * voxel_ml for r, m in region_masks(label).items()}
     if errors:
         return None, report

@@ -8,13 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from synthtrust.data.brats import MODALITIES
+from synthtrust.data.brats import MODALITIES, REGIONS
 from synthtrust.data.validation import read_case_dir
 
 #: Tumour sub-regions and regions compared against normal brain.
-CONTRAST_REGIONS: dict[str, tuple[int, ...]] = {
-    "NCR": (1,), "ED": (2,), "ET": (4,), "TC": (1, 4), "WT": (1, 2, 4),
-}
+CONTRAST_REGIONS: dict[str, tuple[int, ...]] = {"NCR": (1,), "ED": (2,), **REGIONS}
 
 
 def region_contrasts(image: np.ndarray, label: np.ndarray) -> dict[str, dict[str, float]]:

@@ -1,108 +1,75 @@
-"""Sampling synthetic copies of BraTS cases from the trained generator, one case directory at a time.
+"""The synthetic dataset: the generator bundle's sampler writing BraTS-layout cases, resumably.
 
-Each synthetic case is written in the BraTS 2021 layout: the four sampled modalities, the label map it was
-conditioned on, and ``<case>_provenance.json`` (bundle and version, checkpoint sha256, scheduler, steps,
-seed, source label-map sha256). A case is written to a temporary directory and renamed into place, so an
-interrupted run never leaves half a case; a rerun skips every case whose provenance already matches.
+Each synthetic case is written in the BraTS 2021 layout (the one case writer, ``data.brats.write_case``):
+the four sampled modalities, the label map it was conditioned on, and ``<case>_provenance.json`` (bundle and
+version, checkpoint sha256, scheduler, steps, seed, source label-map sha256, code digest). A case is written
+to a temporary directory and renamed into place, so an interrupted run never leaves half a case; a rerun
+skips every case whose provenance already matches.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from monai.inferers import DiffusionInferer
-from monai.networks.schedulers import Scheduler
 from monai.transforms import RandAffined
 from tqdm import tqdm
 
-from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES
+from synthtrust.bundles import GENERATOR, code_digest, parse, version
+from synthtrust.data.brats import write_case
 from synthtrust.errors import DataError, user_error
-from synthtrust.generator.conditioning import condition_to_label
-from synthtrust.io import atomic_dir, sha256_file, write_nifti
+from synthtrust.io import sha256_file
+from synthtrust.params import GeneratorParams
 
 logger = logging.getLogger(__name__)
 PROVENANCE_SUFFIX = "_provenance.json"
 
 
-def case_seed(seed: int, case_id: str) -> int:
-    """A per-case seed: stable across runs and independent of the order cases are processed in."""
-    return int(hashlib.sha256(f"{seed}:{case_id}".encode()).hexdigest()[:8], 16)
-
-
 class Synthesizer:
-    """Samples and writes synthetic cases with a label-conditioned diffusion model (concat mode)."""
+    """Writes synthetic cases with the bundle's ``conditional_sampler`` (concat-conditioned diffusion)."""
 
-    def __init__(
-        self,
-        network: torch.nn.Module,
-        inferer: DiffusionInferer,
-        scheduler: Scheduler,
-        sampler: str,
-        num_inference_steps: int,
-        preprocessing: Callable[[dict[str, Any]], dict[str, Any]],
-        intensity_range: float,
-        device: torch.device | str = "cpu",
-        amp: bool = False,
-        provenance: dict[str, Any] | None = None,
-    ) -> None:
-        self.network, self.inferer, self.scheduler = network, inferer, scheduler
-        self.sampler, self.num_inference_steps = sampler, int(num_inference_steps)
-        self.preprocessing, self.intensity_range = preprocessing, float(intensity_range)
-        self.device, self.amp = torch.device(device), bool(amp)
-        self.provenance: dict[str, Any] = dict(provenance or {})
+    def __init__(self, params: GeneratorParams, checkpoint: str | Path) -> None:
+        parser = parse(GENERATOR, ["common", "inference"], params.sample_overrides())
+        self.sampler = parser.get_parsed_content("conditional_sampler")
+        from scripts.conditioning import UnknownLabelError, condition_to_label  # the bundle's (now active)
+        from scripts.sampler import case_seed
 
-    def load_checkpoint(self, path: str | Path) -> str:
-        """Load the network weights from ``path``; returns the checkpoint's sha256.
-
-        Raises:
-            DataError: the file is missing, unreadable, or does not fit the network (names the mismatch).
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: generator checkpoint not found (run: dvc repro train_generator)")
+        self._condition_to_label, self._case_seed = condition_to_label, case_seed
+        self._unknown_label = UnknownLabelError
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise DataError(f"{checkpoint}: generator checkpoint not found (run: dvc repro train_generator)")
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.sampler.load_checkpoint(checkpoint)
         except Exception as exc:  # torch raises several types for a damaged file
-            raise DataError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
-        if isinstance(state, dict) and "network" in state:
-            state = state["network"]
-        try:
-            self.network.load_state_dict(state)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
-            raise DataError(f"{path}: checkpoint does not fit the generator network ({detail})") from exc
-        self.network.eval()
-        digest = sha256_file(path)
-        self.provenance["checkpoint_sha256"] = digest
-        return digest
+            lines = str(exc).strip().splitlines()
+            if "loading state_dict" not in lines[0]:
+                raise DataError(f"{checkpoint}: unreadable checkpoint ({type(exc).__name__}: {lines[0]})") from None
+            detail = "; ".join(line.strip() for line in lines[1:4]) or lines[0]  # missing/unexpected keys, shapes
+            raise DataError(f"{checkpoint}: checkpoint does not fit the generator network ({detail})") from None
+        self.scheduler_name = type(parser.get_parsed_content("scheduler")).__name__
+        self.provenance: dict[str, Any] = {
+            "bundle": GENERATOR, "bundle_version": version(GENERATOR),
+            "prediction_type": params.train.prediction_type,
+            "checkpoint_sha256": sha256_file(checkpoint),
+            # a change to the sampling code or configs makes every finished case stale
+            "code_sha256": code_digest(GENERATOR, __file__),
+        }
+        self.sampler_name, self.steps = params.sample.sampler, params.sample.num_inference_steps
 
-    @torch.no_grad()
     def sample(self, cond: torch.Tensor, seed: int) -> torch.Tensor:
         """Sample (B, 4, ...) z-score images for (B, 4, ...) conditioning maps; zero outside the brain."""
-        generator = torch.Generator().manual_seed(seed)
-        shape = (cond.shape[0], len(MODALITIES), *cond.shape[2:])
-        noise = torch.randn(shape, generator=generator).to(self.device)
-        torch.manual_seed(seed)  # DDPM steps draw fresh noise from the global generator
-        self.scheduler.set_timesteps(num_inference_steps=self.num_inference_steps)
-        cond = cond.to(self.device)
-        with torch.autocast(self.device.type, enabled=self.amp and self.device.type == "cuda"):
-            image = self.inferer.sample(noise, self.network, scheduler=self.scheduler, conditioning=cond,
-                                        mode="concat", verbose=False)
-        brain = cond[:, 3:4] > 0.5
-        return (image.float().clamp(-1.0, 1.0) * self.intensity_range * brain).cpu()
+        return self.sampler.sample(cond, seed)
 
     def _preprocess(self, item: dict[str, Any]) -> dict[str, Any]:
         """Load one case and build its conditioning; failures become a DataError naming the case."""
         try:
-            return self.preprocessing(dict(item))
+            return self.sampler.preprocessing(dict(item))
         except Exception as exc:
             known = user_error(exc)
             if known is not None:
@@ -110,21 +77,18 @@ class Synthesizer:
             root = exc
             while root.__cause__ is not None:
                 root = root.__cause__
+            if isinstance(root, self._unknown_label):  # its message names the label map
+                raise DataError(str(root)) from None
             raise DataError(f"{item['label']}: cannot load case {item['case_id']} "
-                            f"({type(root).__name__}: {root})") from exc
+                            f"({type(root).__name__}: {root})") from None
 
     def _expected(self, case_id: str, seed: int, source_label: str) -> dict[str, Any]:
-        return {
-            **self.provenance,
-            "case_id": case_id,
-            "scheduler": type(self.scheduler).__name__,
-            "sampler": self.sampler,
-            "steps": self.num_inference_steps,
-            "seed": seed,
-            "source_label_sha256": sha256_file(source_label),
-        }
+        return {**self.provenance, "case_id": case_id, "scheduler": self.scheduler_name,
+                "sampler": self.sampler_name, "steps": self.steps, "seed": self._case_seed(seed, case_id),
+                "source_label_sha256": sha256_file(source_label)}
 
-    def _is_done(self, case_dir: Path, expected: dict[str, Any]) -> bool:
+    @staticmethod
+    def _is_done(case_dir: Path, expected: dict[str, Any]) -> bool:
         sidecar = case_dir / f"{case_dir.name}{PROVENANCE_SUFFIX}"
         if not sidecar.is_file():
             return False
@@ -133,26 +97,21 @@ class Synthesizer:
         except json.JSONDecodeError:
             return False
 
-    def _write(self, case_dir: Path, image: np.ndarray, label: np.ndarray, affine: np.ndarray,
+    def _write(self, case_dir: Path, cond: torch.Tensor, label: np.ndarray, affine: np.ndarray,
                provenance: dict[str, Any]) -> None:
-        case_id = case_dir.name
-        with atomic_dir(case_dir) as tmp:
-            for channel, modality in enumerate(MODALITIES):
-                write_nifti(tmp / BRATS2021.filename(case_id, modality), image[channel], affine, np.float32)
-            write_nifti(tmp / BRATS2021.filename(case_id, LABEL_KEY), label, affine, np.uint8)
-            (tmp / f"{case_id}{PROVENANCE_SUFFIX}").write_text(json.dumps(provenance, indent=2, sort_keys=True))
+        image = self.sample(cond[None], provenance["seed"])[0].numpy()
+        write_case(case_dir, image, label, affine, np.float32,
+                   {f"{case_dir.name}{PROVENANCE_SUFFIX}": json.dumps(provenance, indent=2, sort_keys=True)})
 
     def write_case(self, item: dict[str, Any], output_dir: str | Path, seed: int) -> tuple[Path, bool]:
         """Synthesise the copy of one datalist case into ``output_dir/<case>``; returns (dir, written)."""
-        case_id = item["case_id"]
-        case_dir = Path(output_dir) / case_id
-        expected = self._expected(case_id, case_seed(seed, case_id), item["label"])
+        case_dir = Path(output_dir) / item["case_id"]
+        expected = self._expected(item["case_id"], seed, item["label"])
         if self._is_done(case_dir, expected):
             return case_dir, False
         data = self._preprocess(item)
-        image = self.sample(data["cond"][None], expected["seed"])[0].numpy()
         label = np.rint(np.asarray(data["label"])[0]).astype(np.uint8)
-        self._write(case_dir, image, label, data["image"].affine.numpy(), expected)
+        self._write(case_dir, data["cond"], label, data["image"].affine.numpy(), expected)
         return case_dir, True
 
     def write_all(self, datalist: Sequence[dict[str, Any]], output_dir: str | Path, seed: int = 0) -> list[Path]:
@@ -177,10 +136,8 @@ class Synthesizer:
         dirs = []
         for k in tqdm(range(n), desc="synthesize novel", unit="case"):
             item = datalist[k % len(datalist)]
-            case_id = f"{item['case_id']}_novel{k:03d}"
-            case_dir = Path(output_dir) / case_id
-            expected = self._expected(case_id, case_seed(seed, case_id), item["label"])
-            expected["perturbed_from"] = item["case_id"]
+            case_dir = Path(output_dir) / f"{item['case_id']}_novel{k:03d}"
+            expected = {**self._expected(case_dir.name, seed, item["label"]), "perturbed_from": item["case_id"]}
             dirs.append(case_dir)
             if self._is_done(case_dir, expected):
                 continue
@@ -188,6 +145,5 @@ class Synthesizer:
             perturb.set_random_state(seed=expected["seed"])
             cond = torch.as_tensor(perturb({"cond": data["cond"]})["cond"]).float()
             cond[:3] *= cond[3:4]  # tumour stays inside the (perturbed) brain
-            image = self.sample(cond[None], expected["seed"])[0].numpy()
-            self._write(case_dir, image, condition_to_label(cond), data["image"].affine.numpy(), expected)
+            self._write(case_dir, cond, self._condition_to_label(cond), data["image"].affine.numpy(), expected)
         return dirs

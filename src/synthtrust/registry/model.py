@@ -23,7 +23,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 
-from synthtrust.bundles import SEGMENTER, bundle_dir, parse_bundle
+from synthtrust.bundles import SEGMENTER, bundle_dir, parse
 from synthtrust.data.brats import MODALITIES
 from synthtrust.errors import DataError
 from synthtrust.segmenter.checkpoint import load_network_state
@@ -36,7 +36,7 @@ class SegmenterModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         network = json.loads(Path(context.artifacts["network"]).read_text())
-        parser = parse_bundle(SEGMENTER, ["inference"], network, root=context.artifacts["bundle"])
+        parser = parse(SEGMENTER, ["inference"], network, root=context.artifacts["bundle"])
         self.device = parser.get_parsed_content("device")
         self.network = parser.get_parsed_content("network")
         self.network.load_state_dict(load_network_state(context.artifacts["checkpoint"], self.device)[0])

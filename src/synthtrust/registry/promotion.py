@@ -31,8 +31,9 @@ from mlflow.exceptions import MlflowException
 
 from synthtrust import tracking
 from synthtrust.errors import SynthtrustError
-from synthtrust.registry.params import CHALLENGER, CHAMPION, RegistryParams
-from synthtrust.search.study import REGIONS
+from synthtrust.params import RegistryParams
+from synthtrust.registry import CHALLENGER, CHAMPION
+from synthtrust.data.brats import REGION_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def alias_version(client: mlflow.MlflowClient, name: str, alias: str) -> ModelVe
 
 def _test_dice(version: ModelVersion) -> dict[str, float]:
     try:
-        return {r: float(version.tags[f"test_dice_{r}"]) for r in REGIONS}
+        return {r: float(version.tags[f"test_dice_{r}"]) for r in REGION_NAMES}
     except KeyError as exc:
         raise SynthtrustError(f"version {version.version} has no real-test Dice tag {exc} (not registered by "
                               "synthtrust register?)") from exc
@@ -87,7 +88,7 @@ def gate(candidate: ModelVersion, champion: ModelVersion | None, params: Registr
     result = GateResult()
     ours = _test_dice(candidate)
     theirs = _test_dice(champion) if champion is not None else {}
-    for region in REGIONS:
+    for region in REGION_NAMES:
         result.figures[f"gate.test_dice_{region}"] = f"{ours[region]:.4f}"
         if region in theirs:
             delta = ours[region] - theirs[region]

@@ -9,8 +9,8 @@ from mlflow.exceptions import MlflowException
 
 from synthtrust import tracking
 from synthtrust.errors import SynthtrustError
-from synthtrust.registry.params import RegistryParams
-from synthtrust.search.study import REGIONS
+from synthtrust.params import RegistryParams
+from synthtrust.data.brats import REGION_NAMES
 
 
 def versions_table(params: RegistryParams) -> list[dict[str, Any]]:
@@ -30,8 +30,8 @@ def versions_table(params: RegistryParams) -> list[dict[str, Any]]:
         t = v.tags
         rows.append({"version": int(v.version), "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
                      "alpha": t.get("alpha", ""), "mode": t.get("mix_mode", ""),
-                     **{f"test_{r}": t.get(f"test_dice_{r}", "") for r in REGIONS},
-                     **{f"val_{r}": t.get(f"val_dice_{r}", "") for r in REGIONS},
+                     **{f"test_{r}": t.get(f"test_dice_{r}", "") for r in REGION_NAMES},
+                     **{f"val_{r}": t.get(f"val_dice_{r}", "") for r in REGION_NAMES},
                      "promoted": t.get("promoted_at", ""), "by": t.get("promoted_by", "")})
     return rows
 

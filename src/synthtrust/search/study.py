@@ -24,17 +24,15 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import DataError
-from synthtrust.io import sha256_file
-from synthtrust.mixing import MixParams
-from synthtrust.search.params import SearchParams
-from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import KEY_METRIC, REGION_METRICS, read_validation
+from synthtrust.io import digest_files, sha256_file
+from synthtrust.params import MixParams, SearchParams, SegmenterParams
+from synthtrust.segmenter.training import KEY_METRIC, read_validation
 from synthtrust.tracking import repo_root
 
 logger = logging.getLogger(__name__)
 DB_NAME = "optuna.db"
-REGIONS = tuple(REGION_METRICS)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TRAINED = ("grid", "search")  # trial sources that trained a model (the others answered from an earlier trial)
 
@@ -75,18 +73,14 @@ def grid_models(mix: MixParams, models_dir: str | Path = "models/segmenter") -> 
     return models
 
 
-def _digest_files(paths: list[Path]) -> str:
-    return hashlib.sha256("".join(f"{p}:{sha256_file(p)}\n" for p in paths).encode()).hexdigest()
-
-
 def study_name(params: SearchParams, segmenter: SegmenterParams, mix: MixParams, grid: list[GridModel],
                manifest: str | Path, synthetic: str | Path) -> str:
     """``<search.study_name>-<fingerprint>``: equal inputs, equal study."""
     provenance = sorted(Path(synthetic).glob("*/*/*.json"))
     inputs = {
-        "segmenter": segmenter.as_dict(), "mix.seed": mix.seed, "modes": list(params.modes),
+        "segmenter": segmenter.model_dump(), "mix.seed": mix.seed, "modes": list(params.modes),
         "objective": params.objective, "manifest": sha256_file(manifest),
-        "synthetic": _digest_files(provenance),
+        "synthetic": digest_files(provenance),
         "grid": {g.model_dir: sha256_file(Path(g.model_dir) / "model.pt") for g in grid},
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
@@ -115,7 +109,7 @@ def open_study(params: SearchParams, name: str) -> optuna.Study:
 def objective_values(validation: dict[str, Any], objective: str) -> float | list[float]:
     """What a trial returns: the mean regional validation Dice, or the three regional Dice."""
     if objective == "multi":
-        return [float(validation["dice"][r] or 0.0) for r in REGIONS]
+        return [float(validation["dice"][r] or 0.0) for r in REGION_NAMES]
     return float(validation["mean_dice"])
 
 

@@ -20,11 +20,10 @@ from monai.bundle import ConfigParser
 
 from synthtrust import tracking
 from synthtrust.io import atomic_write_json
-from synthtrust.mixing import MixParams, make_mix
-from synthtrust.search.params import SearchParams
+from synthtrust.mixing import make_mix
+from synthtrust.params import MixParams, SearchParams, SegmenterParams
 from synthtrust.search.study import TRAINED, finished, objective_values
-from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import KEY_METRIC, fit, log_training_inputs
+from synthtrust.segmenter.training import KEY_METRIC, TRAINING_DATASETS, fit, training_params
 
 logger = logging.getLogger(__name__)
 EXPERIMENT = "synthtrust-search"
@@ -70,7 +69,7 @@ class TrialRunner:
         self.study_dir, self.manifest, self.synthetic = Path(study_dir), Path(manifest), Path(synthetic)
 
     def make_mix(self, alpha: float, mode: str) -> dict[str, Any]:
-        return make_mix(alpha, MixParams(mode=mode, alphas=(alpha,), seed=self.mix.seed), self.manifest,
+        return make_mix(alpha, MixParams(mode=mode, alphas=[alpha], seed=self.mix.seed), self.manifest,
                         self.synthetic, root=tracking.repo_root())
 
     def alpha_max(self, mode: str) -> float:
@@ -126,7 +125,6 @@ class TrialRunner:
         mix_path = self.study_dir / "mixes" / f"trial_{trial.number}.json"
         atomic_write_json(mix_path, mix)
         model_dir = self.study_dir / f"trial_{trial.number}"
-        name = tracking.run_name(f"trial_{trial.number}-alpha_{mix['alpha']:.3f}")
         pruning: list[PruneOnValidation] = []
 
         def attach(parser: ConfigParser) -> None:
@@ -136,12 +134,12 @@ class TrialRunner:
             handler.attach(parser.get_parsed_content("validate#evaluator"))
             pruning.append(handler)
 
-        with mlflow.start_run(run_name=name, nested=True) as run:
-            log_training_inputs(mix, self.segmenter)
-            mlflow.set_tags({"stage": "search", "optuna.study": trial.study.study_name,
-                             "optuna.trial": trial.number, "mix_key": key})
+        with tracking.stage_run("search", EXPERIMENT, f"trial_{trial.number}-alpha_{mix['alpha']:.3f}",
+                                params=training_params(mix, self.segmenter), datasets=TRAINING_DATASETS,
+                                tags={"optuna.study": trial.study.study_name, "optuna.trial": trial.number,
+                                      "mix_key": key}, nested=True) as run:
             trial.set_user_attr("run_id", run.info.run_id)
-            validation = fit(self.segmenter, mix_path, model_dir, EXPERIMENT, name, attach=attach)
+            validation = fit(self.segmenter, mix_path, model_dir, EXPERIMENT, run.info.run_name, attach=attach)
             pruned_at = pruning[0].pruned_at if pruning else None
             mlflow.set_tag("pruned", str(pruned_at is not None).lower())
             if pruned_at is None:

@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from synthtrust.data.brats import MODALITIES
-from synthtrust.segmenter.evaluate import REGIONS
+from synthtrust.data.brats import MODALITIES, REGION_NAMES
 from synthtrust.trust.images import brain_mask, data_range, distance, ms_ssim, paired_similarity
-from synthtrust.trust.params import TrustParams
+from synthtrust.params import TrustParams
 
 TISSUES = {"necrotic core": (1,), "oedema": (2,), "enhancing": (4,), "healthy brain": (0,)}
 STRATA = ("small", "medium", "large")
@@ -58,9 +57,9 @@ def utility_parity(baseline: dict[str, Any], candidate: dict[str, Any], params: 
     """T2: the candidate's real-test Dice per region against the alpha = 0 baseline (non-inferiority within
     ``parity_margin``) and against its own synthetic-test Dice (the gap says how far synthetic test data
     would mislead); score: the worst regional difference to the baseline."""
-    deltas = {r: round(candidate["real_test"]["dice"][r] - baseline["real_test"]["dice"][r], 4) for r in REGIONS}
+    deltas = {r: round(candidate["real_test"]["dice"][r] - baseline["real_test"]["dice"][r], 4) for r in REGION_NAMES}
     gaps = {r: round(candidate["real_test"]["dice"][r] - candidate["synthetic_test"]["dice"][r], 4)
-            for r in REGIONS if "synthetic_test" in candidate}
+            for r in REGION_NAMES if "synthetic_test" in candidate}
     worst = min(deltas.values())
     return _factor(worst, -params.parity_margin, worst >= -params.parity_margin, delta_vs_real_only=deltas,
                    real_minus_synthetic_test=gaps, alpha=candidate.get("alpha"))
@@ -78,7 +77,7 @@ def regional_robustness(rows: Sequence[dict[str, Any]], manifest_volumes: dict[s
     over the manifest's real cases); ET and small lesions stand on their own. Score: ET Dice of the smallest
     stratum that has cases."""
     table: dict[str, dict[str, Any]] = {}
-    for region in REGIONS:
+    for region in REGION_NAMES:
         low, high = volume_strata(manifest_volumes[region])
         cases = [r for r in rows if r["region"] == region and float(r["volume_ml"]) > 0]
         table[region] = {"edges_ml": [round(low, 3), round(high, 3)]}

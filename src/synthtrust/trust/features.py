@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from monai.metrics import FIDMetric, MMDMetric
 
-from synthtrust.bundles import SEGMENTER, parse_bundle
+from synthtrust.bundles import SEGMENTER, parse
 from synthtrust.errors import DataError
 from synthtrust.segmenter.checkpoint import load_network_state
-from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.params import SegmenterParams
 
 NETWORK = "SwinUNETR encoder (swinViT, second stage, spatial mean and std) of the alpha = 0 segmenter"
 STAGE = 1
@@ -33,7 +33,7 @@ class EncoderFeatures:
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise DataError(f"{checkpoint}: feature network missing (run: dvc repro train_segmenter@0.0)")
-        network = parse_bundle(SEGMENTER, ["inference"], {**params.network_overrides(), "device": "cpu"}
+        network = parse(SEGMENTER, ["inference"], {**params.network_overrides(), "device": "cpu"}
                                ).get_parsed_content("network_def")
         network.load_state_dict(load_network_state(checkpoint)[0])
         self.encoder = network.swinViT.eval()

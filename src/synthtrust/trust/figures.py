@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from synthtrust.plots import REGION_COLOURS, save_figure
-from synthtrust.trust.factors import REGIONS, STRATA
+from synthtrust.data.brats import REGION_NAMES
+from synthtrust.trust.factors import STRATA
 
 
 def stratified_dice(scorecard: dict[str, Any], out: str | Path) -> Path:
@@ -17,9 +18,9 @@ def stratified_dice(scorecard: dict[str, Any], out: str | Path) -> Path:
     challenger (hatched)."""
     models = [(f"alpha {a}", f["T3_regional_robustness"]) for a, f in scorecard["per_alpha"].items()]
     models.append((f"challenger v{scorecard['model']['version']}", scorecard["factors"]["T3_regional_robustness"]))
-    fig, axes = plt.subplots(1, len(REGIONS), figsize=(4.0 * len(REGIONS), 3.4), sharey=True)
+    fig, axes = plt.subplots(1, len(REGION_NAMES), figsize=(4.0 * len(REGION_NAMES), 3.4), sharey=True)
     width = 0.8 / len(models)
-    for ax, region in zip(axes, REGIONS, strict=True):
+    for ax, region in zip(axes, REGION_NAMES, strict=True):
         for i, (name, t3) in enumerate(models):
             table = t3["strata"][region]
             values = [table[s]["dice"] if table[s]["dice"] is not None else 0.0 for s in STRATA]

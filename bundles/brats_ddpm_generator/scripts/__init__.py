@@ -1,0 +1,1 @@
+"""The generator bundle's own code (model-zoo convention: configs refer to it as ``scripts.<module>``)."""

@@ -1,0 +1,318 @@
+"""params.yaml as one typed model: a pydantic model per section, unknown keys refused, no defaults.
+
+Every value lives in params.yaml (or a profile); nothing here shadows it. The ``generator`` and
+``segmenter`` sections set the bundle config ids of the same names (``bundles/<bundle>/configs``): the
+bundles hold their own standalone defaults, params.yaml says what the pipeline runs with. Keys that are
+the job's rather than the bundle's are listed in ``JOB_KEYS`` of their model.
+
+``load(path)`` reads and validates the whole file; a bad file or value raises ``ParamsError`` with one
+line that names the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from synthtrust.errors import ParamsError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+class Section(BaseModel):
+    """A params section: strict types (lists stay lists, no "3" for 3), unknown keys refused, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    #: keys the synthtrust job reads itself; every other key is a bundle config id
+    JOB_KEYS: ClassVar[frozenset[str]] = frozenset()
+
+    def bundle_overrides(self) -> dict[str, Any]:
+        """The bundle config ids this section sets, with their values."""
+        return self.model_dump(exclude=set(self.JOB_KEYS))
+
+
+# ----------------------------------------------------------------------------------------------- data
+class PhantomParams(Section):
+    """The embedded default dataset (stage make_phantoms)."""
+
+    n: int = Field(ge=1)
+    size: int = Field(ge=32, le=256)
+    seed: int = Field(ge=0)
+
+
+class SplitParams(Section):
+    """Fractions of cases held out for validation and test, and the seed of the permutation."""
+
+    val: float = Field(gt=0, lt=1)
+    test: float = Field(gt=0, lt=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _leaves_training(self) -> SplitParams:
+        if self.val + self.test >= 1.0:
+            raise ValueError(f"val + test must leave training cases, got {self.val + self.test}")
+        return self
+
+
+class DataParams(Section):
+    """The ``data:`` section: the source, the prepared grid and the split."""
+
+    source: Literal["phantom", "brats"]
+    brats_dir: str
+    phantom: PhantomParams
+    spatial_size: list[int] = Field(min_length=3, max_length=3)
+    spacing: list[float] | None = Field(min_length=3, max_length=3)
+    split: SplitParams
+
+    @model_validator(mode="after")
+    def _grid(self) -> DataParams:
+        if any(s < 32 or s % 16 for s in self.spatial_size):
+            raise ValueError(f"spatial_size: each size >= 32 and a multiple of 16 (the networks downsample by "
+                             f"powers of two), got {self.spatial_size}")
+        if self.spacing is not None and any(s <= 0 for s in self.spacing):
+            raise ValueError(f"spacing: three positive sizes in mm or null, got {self.spacing}")
+        return self
+
+    def raw_dir(self) -> Path:
+        """Where the selected source's cases are read from."""
+        return Path("data/raw/phantom") if self.source == "phantom" else Path(self.brats_dir)
+
+
+# ------------------------------------------------------------------------------------------ generator
+class GeneratorTrainParams(Section):
+    """Ids of the generator bundle's common.yaml and train.yaml."""
+
+    #: the ids of common.yaml (network, diffusion process, seed): sampling needs them too
+    NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("channels", "attention_levels", "num_res_blocks",
+                                               "num_train_timesteps", "prediction_type", "seed")
+
+    channels: list[int] = Field(min_length=2)
+    attention_levels: list[bool]
+    num_res_blocks: int = Field(ge=1)
+    num_train_timesteps: int = Field(ge=1)
+    prediction_type: Literal["epsilon", "sample", "v_prediction"]
+    patch_size: list[int] = Field(min_length=3, max_length=3)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    max_steps: int = Field(ge=1)
+    steps_per_epoch: int = Field(ge=1)
+    ema_momentum: float = Field(gt=0, le=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _levels(self) -> GeneratorTrainParams:
+        if len(self.attention_levels) != len(self.channels):
+            raise ValueError("attention_levels: need one entry per level of channels")
+        factor = 2 ** (len(self.channels) - 1)
+        if any(s % factor for s in self.patch_size):
+            raise ValueError(f"patch_size: three sizes divisible by {factor} ({len(self.channels)} levels), "
+                             f"got {self.patch_size}")
+        return self
+
+
+class GeneratorSampleParams(Section):
+    """Ids of the generator bundle's inference.yaml, and how many novel cases the job makes."""
+
+    JOB_KEYS: ClassVar[frozenset[str]] = frozenset({"novel_cases"})
+
+    sampler: Literal["ddim", "ddpm"]
+    num_inference_steps: int = Field(ge=1)
+    sample_seed: int = Field(ge=0)
+    novel_cases: int = Field(ge=0)
+
+
+class GeneratorParams(Section):
+    """The ``generator:`` section."""
+
+    train: GeneratorTrainParams
+    sample: GeneratorSampleParams
+
+    @model_validator(mode="after")
+    def _steps(self) -> GeneratorParams:
+        if self.sample.num_inference_steps > self.train.num_train_timesteps:
+            raise ValueError(f"sample.num_inference_steps: at most train.num_train_timesteps "
+                             f"({self.train.num_train_timesteps}), got {self.sample.num_inference_steps}")
+        return self
+
+    def train_overrides(self) -> dict[str, Any]:
+        """Bundle ids for training (common.yaml and train.yaml)."""
+        return self.train.bundle_overrides()
+
+    def sample_overrides(self) -> dict[str, Any]:
+        """Bundle ids for sampling (common.yaml and inference.yaml): the network and diffusion process
+        training used, and the sampler's."""
+        return {**{k: getattr(self.train, k) for k in self.train.NETWORK_KEYS}, **self.sample.bundle_overrides()}
+
+
+# ------------------------------------------------------------------------------------------------ mix
+class MixParams(Section):
+    """The ``mix:`` section: real:synthetic training mixes."""
+
+    mode: Literal["replace", "augment"]
+    alphas: list[float] = Field(min_length=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _alphas(self) -> MixParams:
+        for alpha in self.alphas:
+            check_alpha(alpha, self.mode)
+        return self
+
+
+def check_alpha(alpha: Any, mode: str) -> float:
+    """``alpha`` as a float in [0, 1] ([0, 1) for augment), else ValueError (ParamsError from the CLI)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    if mode == "augment" and float(alpha) >= 1.0:
+        raise ValueError("alpha = 1 is impossible in augment mode (all real cases stay)")
+    return float(alpha)
+
+
+# ------------------------------------------------------------------------------------------ segmenter
+class SegmenterParams(Section):
+    """Ids of the segmenter bundle's inference.yaml and train.yaml (SwinUNETR, recipe, sliding window)."""
+
+    feature_size: int = Field(ge=12, multiple_of=12)
+    depths: list[int] = Field(min_length=4, max_length=4)
+    patch_size: list[int] = Field(min_length=3, max_length=3)
+    roi_size: list[int] = Field(min_length=3, max_length=3)
+    batch_size: int = Field(ge=1)
+    num_samples: int = Field(ge=1)
+    pos: int = Field(ge=0)
+    neg: int = Field(ge=0)
+    learning_rate: float = Field(gt=0)
+    lr_schedule: Literal["constant", "cosine"]
+    max_steps: int = Field(ge=1)
+    steps_per_epoch: int = Field(ge=1)
+    val_interval: int = Field(ge=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> SegmenterParams:
+        if min(self.depths) < 1:
+            raise ValueError(f"depths: four stages of >= 1 block, got {self.depths}")
+        for name in ("patch_size", "roi_size"):
+            size = getattr(self, name)
+            if any(s < 32 or s % 32 for s in size) or max(size) < 64:
+                raise ValueError(f"{name}: three multiples of 32, at least one >= 64 (SwinUNETR downsamples 32x "
+                                 f"and its bottleneck needs more than one voxel), got {size}")
+        if self.pos + self.neg == 0:
+            raise ValueError("pos/neg: not both zero")
+        return self
+
+    NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("feature_size", "depths", "roi_size")
+
+    def network_overrides(self) -> dict[str, Any]:
+        """The ids inference needs: the network's shape and the sliding window."""
+        return {k: getattr(self, k) for k in self.NETWORK_KEYS}
+
+
+# ------------------------------------------------------------------------------------------- search
+class SearchParams(Section):
+    """The ``search:`` section: an Optuna study over alpha (and ``mix.mode`` with two ``modes``)."""
+
+    n_trials: int = Field(ge=1)
+    objective: Literal["mean", "multi"]
+    sampler: Literal["tpe", "gp"]
+    n_startup_trials: int = Field(ge=0)
+    pruner: Literal["median", "none"]
+    pruner_warmup_epochs: int = Field(ge=0)
+    modes: list[Literal["replace", "augment"]] = Field(min_length=1, max_length=2)
+    storage: str | None
+    study_name: str = Field(min_length=1)
+    heartbeat_interval: int = Field(ge=1)
+    grace_period: int = Field(ge=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _checks(self) -> SearchParams:
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError(f"modes: distinct entries, got {self.modes}")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError("grace_period must exceed heartbeat_interval (both seconds)")
+        return self
+
+    def storage_url(self, default: str) -> str:
+        """Where the study lives: ``$OPTUNA_STORAGE``, else ``storage``, else ``default``."""
+        import os
+
+        return os.environ.get("OPTUNA_STORAGE") or self.storage or default
+
+
+# ----------------------------------------------------------------------------------------- registry
+class RegistryParams(Section):
+    """The ``registry:`` section: the registered model and the promotion gate."""
+
+    model_name: str = Field(min_length=1)
+    margin: float = Field(ge=0, le=1)
+    scorecard: str
+
+
+# -------------------------------------------------------------------------------------------- trust
+class TrustParams(Section):
+    """The ``trust:`` section: one threshold per factor."""
+
+    fidelity_ssim_min: float = Field(ge=0, le=1)
+    parity_margin: float = Field(ge=0, le=1)
+    small_et_dice_min: float = Field(ge=0, le=1)
+    diversity_ratio_max: float = Field(ge=1)
+    privacy_percentile: float = Field(gt=0, lt=100)
+    privacy_flag_max: float = Field(ge=0, le=1)
+
+
+class Params(Section):
+    """The whole params.yaml."""
+
+    data: DataParams
+    generator: GeneratorParams
+    mix: MixParams
+    segmenter: SegmenterParams
+    search: SearchParams
+    registry: RegistryParams
+    trust: TrustParams
+
+
+def _message(source: str, exc: ValidationError) -> str:
+    """One line for the first error: ``<file>: <dotted key>: <problem> (got <value>)``."""
+    error = exc.errors(include_url=False)[0]
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    problem = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        problem = "unknown key"
+    elif error["type"] == "missing":
+        problem = "missing key"
+    # our own validators' messages carry their figures; pydantic's get the offending value
+    own = error["type"] in ("missing", "extra_forbidden", "value_error") or isinstance(error["input"], dict)
+    got = "" if own else f" (got {error['input']!r})"
+    more = len(exc.errors()) - 1
+    return f"{source}: {key}: {problem}{got}" + (f" [and {more} more]" if more else "")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The params file as a mapping of sections; ParamsError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    return raw
+
+
+def validate(model: type[Section], values: Any, source: str = "params") -> Any:
+    """``model`` from ``values``, or ParamsError with one line naming ``source`` and the key."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ParamsError(_message(source, exc)) from None
+
+
+def load(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate the whole params file."""
+    return validate(Params, read_yaml(path), str(path))

@@ -1,0 +1,95 @@
+"""Scoring a segmenter checkpoint: the one path the evaluate, register and trust stages share.
+
+Cases are scored by the segmenter bundle's own ``evaluate.yaml`` (MONAI evaluator, the bundle's
+preprocessing and sliding-window inferer, the prediction collapsed to the BraTS label map exactly as
+inference writes it, MONAI's Dice and the bundle's HD95 with the BraTS rules for empty regions). This module
+only runs it on a datalist and reads the per-case values back from the evaluator's ``metric_details``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ignite.engine import Engine, Events
+
+from synthtrust import bundles
+from synthtrust.data.brats import REGION_NAMES, voxel_volume_ml
+from synthtrust.errors import DataError
+from synthtrust.params import SegmenterParams
+
+EVALUATE_CONFIGS = ["inference", "train", "evaluate"]
+
+
+class ReferenceVolumes:
+    """Per case: its id and the reference volume (ml) of each region, read off the evaluator's batches."""
+
+    def __init__(self) -> None:
+        self.cases: list[tuple[str, dict[str, float]]] = []
+
+    def attach(self, evaluator: Engine) -> None:
+        evaluator.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, evaluator: Engine) -> None:
+        for item in evaluator.state.batch:  # the evaluator's decollated batch: one dict per case
+            label = item["label"]  # (3, ...) TC, WT, ET regions
+            voxel_ml = voxel_volume_ml(np.asarray(label.affine))
+            self.cases.append((item["case_id"], {r: float(label[c].sum()) * voxel_ml
+                                                 for c, r in enumerate(REGION_NAMES)}))
+
+
+def score(params: SegmenterParams, checkpoint: str | Path, datalist: list[dict[str, Any]]) -> dict[str, dict]:
+    """Per case id: ``metrics`` (region -> ``dice``, ``hd95`` in mm) and ``volume_ml`` of the reference regions."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise DataError(f"{checkpoint}: segmenter checkpoint not found (run: dvc repro train_segmenter)")
+    with tempfile.TemporaryDirectory() as details:
+        workflow = bundles.load(bundles.SEGMENTER, EVALUATE_CONFIGS, {
+            **params.network_overrides(), "datalist": datalist, "model_file": str(checkpoint.resolve()),
+            "output_dir": details})
+        workflow.initialize()
+        evaluator = workflow.parser.get_parsed_content("evaluate#evaluator")
+        volumes = ReferenceVolumes()
+        volumes.attach(evaluator)
+        try:
+            workflow.run()
+        except RuntimeError as exc:
+            if "state_dict" not in str(exc):
+                raise
+            raise DataError(f"{checkpoint}: checkpoint does not fit the segmenter network "
+                            f"({str(exc).strip().splitlines()[0]})") from None
+        workflow.finalize()
+    found = evaluator.state.metric_details
+    per_case = {}
+    for row, (case_id, volume) in enumerate(volumes.cases):
+        per_case[case_id] = {"metrics": {r: {"dice": float(found[f"dice_{r.lower()}"][row, 0]),
+                                             "hd95": float(found[f"hd95_{r.lower()}"][row, 0])}
+                                         for r in REGION_NAMES},
+                             "volume_ml": volume}
+    return per_case
+
+
+def summarise(per_case: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Mean Dice and HD95 per region, the mean Dice over regions, and the number of cases behind them."""
+    dice = {r: float(np.mean([c["metrics"][r]["dice"] for c in per_case.values()])) for r in REGION_NAMES}
+    hd95 = {r: float(np.mean([c["metrics"][r]["hd95"] for c in per_case.values()])) for r in REGION_NAMES}
+    return {"dice": {r: round(v, 4) for r, v in dice.items()}, "hd95": {r: round(v, 3) for r, v in hd95.items()},
+            "mean_dice": round(float(np.mean(list(dice.values()))), 4), "cases": len(per_case)}
+
+
+def per_case_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Per test set, case and region: Dice, HD95 and the reference volume (ml), as CSV text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["test_set", "case_id", "region", "dice", "hd95", "volume_ml"])
+    for test_set, per_case in results.items():
+        for case_id, case in sorted(per_case.items()):
+            for region in REGION_NAMES:
+                m = case["metrics"][region]
+                writer.writerow([test_set, case_id, region, f"{m['dice']:.4f}", f"{m['hd95']:.3f}",
+                                 f"{case['volume_ml'][region]:.3f}"])
+    return buffer.getvalue()

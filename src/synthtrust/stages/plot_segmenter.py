@@ -1,0 +1,41 @@
+"""Stage ``plot_segmenter``: Dice against alpha, per region, real vs synthetic test, as CSV and PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from synthtrust.errors import DataError
+from synthtrust.io import atomic_write_text
+from synthtrust.plots import dice_vs_alpha
+from synthtrust.data.brats import REGION_NAMES
+from synthtrust.stages.evaluate import TEST_SETS
+
+
+def dice_rows(alphas: Sequence[float], metrics_dir: str | Path = "metrics/segmenter") -> list[dict[str, float]]:
+    """One row per alpha: ``alpha`` and ``<test set>_<region>`` mean Dice, read from the evaluate stage."""
+    rows = []
+    for alpha in alphas:
+        path = Path(metrics_dir) / f"alpha_{alpha}.json"
+        if not path.is_file():
+            raise DataError(f"{path}: no evaluation for alpha={alpha} (run: dvc repro evaluate)")
+        summary = json.loads(path.read_text())
+        rows.append({"alpha": float(alpha), **{f"{t}_{r}": summary[f"{t}_test"]["dice"][r]
+                                               for t in TEST_SETS for r in REGION_NAMES}})
+    return rows
+
+
+def run(alphas: Sequence[float], csv_path: str | Path, png_path: str | Path,
+                        metrics_dir: str | Path = "metrics/segmenter") -> list[dict[str, float]]:
+    """Write the CSV (a DVC plot) and the PNG of Dice vs alpha."""
+    rows = dice_rows(alphas, metrics_dir)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(csv_path, buffer.getvalue())
+    dice_vs_alpha(rows, png_path)
+    return rows

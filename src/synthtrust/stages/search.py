@@ -1,0 +1,165 @@
+"""Stage ``search``: an Optuna study over alpha on the real validation split, one MLflow parent run per
+study and a child run per trial; writes ``metrics/search.json`` and the objective-vs-alpha plot.
+
+The test split is never read here: trials are judged by their regional Dice on the validation split.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+from optuna.trial import TrialState
+
+from synthtrust import tracking
+from synthtrust.data.brats import REGION_NAMES
+from synthtrust.io import atomic_write_json, atomic_write_text
+from synthtrust.params import MixParams, SearchParams, SegmenterParams
+from synthtrust.plots import objective_vs_alpha
+from synthtrust.search.study import (
+    FINISHED,
+    TRAINED,
+    add_grid_trials,
+    best_trial,
+    default_storage,
+    finished,
+    grid_models,
+    open_study,
+    study_name,
+    trainings,
+)
+from synthtrust.search.trials import EXPERIMENT, TrialRunner, mix_key
+
+logger = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged by synthtrust, once each
+
+
+def _parent_run(name: str) -> str | None:
+    """The id of this study's parent run, if an earlier (perhaps killed) search made one."""
+    runs = mlflow.search_runs(filter_string=f"tags.`optuna.study` = '{name}' and tags.role = 'parent'",
+                              output_format="list", order_by=["start_time ASC"])
+    return runs[0].info.run_id if runs else None
+
+
+class StopAtBudget:
+    """Stops the study once ``n`` trainings have finished (counted in the storage, so parallel workers
+    stop together) or every distinct mix has a result."""
+
+    def __init__(self, n: int, n_mixes: int) -> None:
+        self.n, self.n_mixes = n, n_mixes
+
+    def done(self, study: optuna.Study) -> bool:
+        keys = {t.user_attrs.get("mix_key") for t in finished(study) if t.user_attrs.get("source") in TRAINED}
+        return trainings(study) >= self.n or len(keys) >= self.n_mixes
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.done(study):
+            study.stop()
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per finished trial, for the CSV (a DVC plot) and the figure."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=FINISHED):
+        dice = t.user_attrs.get("dice") or {}
+        pruned = t.state == TrialState.PRUNED
+        last = t.intermediate_values[max(t.intermediate_values)] if pruned and t.intermediate_values else None
+        rows.append({"trial": t.number, "alpha": round(t.params["alpha"], 4),
+                     "mode": t.params.get("mode", t.user_attrs.get("mode")), "source": t.user_attrs.get("source"),
+                     "state": t.state.name.lower(),
+                     "mean_dice": last if pruned else t.user_attrs.get("mean_dice"),
+                     **{f"dice_{r}": dice.get(r) for r in REGION_NAMES}})
+    return sorted(rows, key=lambda r: r["trial"])
+
+
+def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def shown_storage(url: str) -> str:
+    """The storage URL as it may be written down: no credentials, and an SQLite file inside the repository
+    relative to it (so metrics/search.json holds no path of the machine it ran on)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        root = tracking.repo_root()
+        return f"sqlite:///{path.relative_to(root)}" if path.is_relative_to(root) else url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if rest else url
+
+
+def summarise(study: optuna.Study, storage: str) -> dict[str, Any]:
+    """``metrics/search.json``: the best trial and what the study spent."""
+    best = best_trial(study)
+    trials = study.get_trials(deepcopy=False)
+    count = {s: sum(t.state == s for t in trials) for s in TrialState}
+    done = finished(study)
+    summary: dict[str, Any] = {
+        "study": study.study_name,
+        "storage": shown_storage(storage),
+        "objective": "multi" if len(study.directions) > 1 else "mean",
+        "best": {"trial": best.number, "alpha": round(best.params["alpha"], 4),
+                 "mode": best.params.get("mode", best.user_attrs.get("mode")),
+                 "val_dice": best.user_attrs["dice"], "val_mean_dice": round(best.user_attrs["mean_dice"], 4),
+                 "model_dir": best.user_attrs["model_dir"], "source": best.user_attrs.get("source"),
+                 "run_id": best.user_attrs.get("run_id")},
+        "trials": {"finished": len(done), "trainings": trainings(study), "complete": count[TrialState.COMPLETE],
+                   "pruned": count[TrialState.PRUNED], "failed": count[TrialState.FAIL],
+                   "from_grid": sum(t.user_attrs.get("source") == "grid" for t in done),
+                   "trained": sum(bool(t.user_attrs.get("trained")) for t in done),
+                   "same_mix": sum(t.user_attrs.get("source") == "same_mix" for t in done)},
+    }
+    if len(study.directions) > 1:
+        summary["pareto_front"] = [{"trial": t.number, "alpha": round(t.params["alpha"], 4),
+                                    **dict(zip(REGION_NAMES, (round(v, 4) for v in t.values), strict=True))}
+                                   for t in sorted(study.best_trials, key=lambda t: t.params["alpha"])]
+    return summary
+
+
+def run(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
+               grid_dir: str | Path = "models/segmenter", out: str | Path = "models/search",
+               metrics: str | Path = "metrics/search.json", csv_path: str | Path = "reports/search/trials.csv",
+               figure: str | Path = "reports/search/objective_vs_alpha.png",
+               manifest: str | Path = "data/prepared/manifest.json",
+               synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
+    """Run (or resume) the study until ``params.n_trials`` trainings have finished; returns the summary."""
+    grid = grid_models(mix, grid_dir)
+    name = study_name(params, segmenter, mix, grid, manifest, synthetic)
+    study = open_study(params, name)
+    runner = TrialRunner(params, segmenter, mix, Path(out) / name, manifest, synthetic)
+    add_grid_trials(study, grid, params, {g.alpha: mix_key(runner.make_mix(g.alpha, g.mode)) for g in grid})
+    storage = params.storage_url(default_storage())
+    tracking.experiment(EXPERIMENT)
+    parent = _parent_run(name)
+    # a resumed parent keeps the params it was created with (MLflow refuses to change a logged value)
+    with tracking.stage_run("search", EXPERIMENT, run_id=parent, tags={"role": "parent", "optuna.study": name},
+                            params=None if parent else {"search": params.model_dump(exclude={"storage"})}):
+        budget = StopAtBudget(params.n_trials, runner.n_mixes())
+        logger.info("study %s: %d finished trials, %d of %d trainings done (storage %s)", name, len(finished(study)),
+                    trainings(study), params.n_trials, shown_storage(storage))
+        if not budget.done(study):
+            # same-mix answers cost no training; the cap only guards against a sampler stuck on known mixes
+            study.optimize(runner, n_trials=20 * params.n_trials, callbacks=[budget])
+        summary = summarise(study, storage)
+        rows = trial_rows(study)
+        _write_csv(rows, csv_path)
+        objective_vs_alpha(rows, figure, best=summary["best"]["trial"],
+                           pareto=[p["trial"] for p in summary.get("pareto_front", [])])
+        best = summary["best"]
+        mlflow.log_metrics({"best_alpha": best["alpha"], "best_val_mean_dice": best["val_mean_dice"],
+                            **{f"best_val_dice_{r}": v for r, v in best["val_dice"].items() if v is not None},
+                            **{f"trials_{k}": v for k, v in summary["trials"].items()}})
+        mlflow.log_artifact(str(figure))
+        mlflow.log_artifact(str(csv_path))
+        atomic_write_json(metrics, summary)
+    logger.info("best: trial %d, alpha=%.3f, validation Dice %s", summary["best"]["trial"],
+                summary["best"]["alpha"], summary["best"]["val_dice"])
+    return summary

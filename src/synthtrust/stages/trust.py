@@ -1,0 +1,157 @@
+"""Stage ``trust``: T1 to T5 for the synthetic dataset, for every alpha model and for the registered
+challenger; writes the scorecard the promotion gate reads, and the report.
+
+- T1 fidelity and T5 privacy: every synthetic copy (training and test) against real cases.
+- T2 utility parity and T3 regional robustness: each alpha model of the grid, and the challenger, whose
+  figures decide the verdict.
+- T4 diversity: the synthetic training set against the real training set.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+
+from synthtrust import tracking
+from synthtrust.data.datalist import read_manifest
+from synthtrust.data.validation import read_case_dir
+from synthtrust.data.brats import REGION_NAMES
+from synthtrust.errors import DataError
+from synthtrust.io import atomic_write_json
+from synthtrust.params import SegmenterParams, TrustParams
+from synthtrust.trust.factors import diversity, fidelity, privacy, regional_robustness, utility_parity
+from synthtrust.trust.features import EncoderFeatures, feature_distances
+
+logger = logging.getLogger(__name__)
+EXPERIMENT = "synthtrust-trust"
+FACTORS = ("T1_fidelity", "T2_utility_parity", "T3_regional_robustness", "T4_diversity", "T5_privacy")
+
+
+def _read_json(path: Path, hint: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(f"{path}: missing (run: {hint})")
+    return json.loads(path.read_text())
+
+
+def read_per_case(path: Path, test_set: str = "real") -> list[dict[str, Any]]:
+    """Rows of an evaluation's per-case CSV for one test set."""
+    if not path.is_file():
+        raise DataError(f"{path}: per-case evaluation missing (run: dvc repro evaluate register)")
+    with path.open() as fh:
+        return [row for row in csv.DictReader(fh) if row["test_set"] == test_set]
+
+
+def _cases(root: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    missing = [cid for cid in ids if not (root / cid).is_dir()]
+    if missing:
+        raise DataError(f"{root}: cases {missing} missing (run: dvc repro synthesize)")
+    return {cid: read_case_dir(root / cid) for cid in ids}
+
+
+def assess(params: TrustParams, alphas: list[float], segmenter: SegmenterParams,
+           manifest: str | Path = "data/prepared/manifest.json",
+           synthetic: str | Path = "data/synthetic", metrics_dir: str | Path = "metrics/segmenter",
+           evaluations: str | Path = "reports/segmenter", register: str | Path = "metrics/register.json",
+           challenger_cases: str | Path = "reports/registry/per_case.csv",
+           scorecard: str | Path = "reports/trust/scorecard.json",
+           feature_model: str | Path = "models/segmenter/alpha_0.0/model.pt") -> dict[str, Any]:
+    """Compute the factors and write the scorecard; returns it."""
+    if 0.0 not in alphas:
+        raise DataError("mix.alphas: the trust factors compare against the real-only model, add alpha 0.0")
+    manifest = Path(manifest)
+    info = read_manifest(manifest)
+    prepared, synthetic = manifest.parent, Path(synthetic)
+    split = info["splits"]
+    real_train = _cases(prepared / "train", split["train"])
+    real_test = _cases(prepared / "test", split["test"])
+    synth = {**{f"train/{c}": v for c, v in _cases(synthetic / "train", split["train"]).items()},
+             **{f"test/{c}": v for c, v in _cases(synthetic / "test", split["test"]).items()}}
+    real_of = {**{f"train/{c}": v for c, v in real_train.items()}, **{f"test/{c}": v for c, v in real_test.items()}}
+    logger.info("trust: %d real training, %d real test, %d synthetic cases", len(real_train), len(real_test),
+                len(synth))
+
+    grid = {a: _read_json(Path(metrics_dir) / f"alpha_{a}.json", "dvc repro evaluate") for a in alphas}
+    volumes = {r: [c["volumes_ml"][r] for c in info["cases"].values()] for r in REGION_NAMES}
+    per_alpha = {str(a): {"T2_utility_parity": utility_parity(grid[0.0], {**grid[a], "alpha": a}, params),
+                          "T3_regional_robustness": regional_robustness(
+                              read_per_case(Path(evaluations) / f"alpha_{a}" / "per_case.csv"), volumes, params)}
+                 for a in alphas}
+    challenger = _read_json(Path(register), "dvc repro register")
+    candidate = {"alpha": challenger["alpha"], "real_test": {"dice": challenger["test_dice"]}}
+    if challenger["alpha"] in grid and challenger["mode"] == "replace":
+        candidate["synthetic_test"] = grid[challenger["alpha"]]["synthetic_test"]
+    features = feature_distances([real_of[k][0] for k in synth], [image for image, _ in synth.values()],
+                                 EncoderFeatures(segmenter, feature_model))
+    factors = {
+        "T1_fidelity": fidelity([(real_of[k][0], image, real_of[k][1]) for k, (image, _) in synth.items()], params,
+                                features),
+        "T2_utility_parity": utility_parity(grid[0.0], candidate, params),
+        "T3_regional_robustness": regional_robustness(read_per_case(Path(challenger_cases)), volumes, params),
+        "T4_diversity": diversity([synth[f"train/{c}"][0] for c in split["train"]],
+                                  [image for image, _ in real_train.values()], params),
+        "T5_privacy": privacy({k: image for k, (image, _) in synth.items()},
+                              {c: image for c, (image, _) in real_train.items()}, params),
+    }
+    card = {
+        "passed": all(f["passed"] for f in factors.values()),
+        "model": {"name": challenger["model_name"], "version": challenger["version"],
+                  "alpha": challenger["alpha"], "mode": challenger["mode"]},
+        "factors": factors,
+        "per_alpha": per_alpha,
+        "params": params.model_dump(),
+    }
+    atomic_write_json(scorecard, card)
+    logger.info("trust scorecard for %s v%s: %s (%s)", card["model"]["name"], card["model"]["version"],
+                "PASS" if card["passed"] else "FAIL",
+                ", ".join(f"{k} {'pass' if f['passed'] else 'FAIL'} {f['score']}" for k, f in factors.items()))
+    return card
+
+
+def log_to_mlflow(card: dict[str, Any], artifacts: list[Path]) -> None:
+    """One MLflow run of the trust stage: each factor's score and pass, the scorecard and the report."""
+    with tracking.stage_run("trust", EXPERIMENT, params={"trust": card["params"]},
+                            tags={"passed": str(card["passed"]),
+                                  "model": f"{card['model']['name']}/{card['model']['version']}"}):
+        mlflow.log_metrics({f"{k}_score": f["score"] for k, f in card["factors"].items()})
+        mlflow.log_metrics({f"{k}_passed": float(f["passed"]) for k, f in card["factors"].items()})
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="trust")
+
+
+def run(params: TrustParams, alphas: list[float], segmenter: SegmenterParams, data: dict[str, Any],
+              out: str | Path = "reports/trust",
+              metrics: str | Path = "metrics/trust.json", manifest: str | Path = "data/prepared/manifest.json",
+              synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
+    """The stage: scorecard, figures, the HTML report, a small metrics file and the MLflow run."""
+    from synthtrust.trust.figures import diversity_bars, privacy_distances, stratified_dice
+    from synthtrust.trust.report import write_report
+
+    out = Path(out)
+    card = assess(params, alphas, segmenter, manifest, synthetic, scorecard=out / "scorecard.json")
+    figures = {
+        "dice_vs_alpha": Path("reports/segmenter/dice_vs_alpha.png"),
+        "real_vs_synthetic": Path("reports/generator/real_vs_synthetic.png"),
+        "stratified": stratified_dice(card, out / "stratified_dice.png"),
+        "privacy": privacy_distances(card["factors"]["T5_privacy"], out / "privacy.png"),
+        "diversity": diversity_bars(card["factors"]["T4_diversity"], out / "diversity.png"),
+    }
+    for name, path in figures.items():
+        if not path.is_file():
+            raise DataError(f"{path}: figure missing for the report ({name}; run: dvc repro)")
+    info = read_manifest(manifest)
+    first = next(iter(sorted((Path(synthetic) / "train").glob("*/*_provenance.json"))), None)
+    provenance = json.loads(first.read_text()) if first else {}
+    card_text = Path("reports/registry/model_card.md")
+    report = write_report(card, figures, provenance, data, {s: len(info["splits"][s]) for s in ("train", "test")},
+                          card_text.read_text() if card_text.is_file() else "(no registered model card)",
+                          out / "index.html")
+    factors = {k: {"score": f["score"], "passed": f["passed"]} for k, f in card["factors"].items()}
+    atomic_write_json(metrics, {"passed": card["passed"], "model_version": card["model"]["version"], **factors})
+    log_to_mlflow(card, [out / "scorecard.json", report, *(figures[k] for k in ("stratified", "privacy", "diversity"))])
+    return card
