@@ -25,11 +25,10 @@ import numpy as np
 import torch
 from harness import REPO, parse_args
 
-from synthtrust.bundles import SEGMENTER, parse_bundle
-from synthtrust.config import section
+from synthtrust.bundles import SEGMENTER, parse
 from synthtrust.data.brats import MODALITIES
-from synthtrust.export import export_bundle
-from synthtrust.segmenter.params import SegmenterParams
+from synthtrust.params import load
+from synthtrust.stages.export import run as export_bundle
 
 SHAPE = (240, 240, 155)
 CASE = "BraTS2021_99999"
@@ -55,25 +54,25 @@ def main() -> None:
     args = parse_args(__doc__, lambda p: (
         p.add_argument("--checkpoint", default=str(REPO / "models" / "segmenter" / "alpha_0.0" / "model.pt")),
         p.add_argument("--deploy-python", default=str(REPO / ".venv-deploy" / "bin" / "python"))))
-    seg = section(SegmenterParams, "segmenter", args.params)
+    seg = load(args.params).segmenter
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         checkpoint = Path(args.checkpoint)
         if not checkpoint.is_file():
-            network = parse_bundle(SEGMENTER, ["inference"], seg.network_overrides()).get_parsed_content("network")
+            network = parse(SEGMENTER, ["inference"], seg.network_overrides()).get_parsed_content("network")
             checkpoint = work / "model.pt"
             torch.save({"model": network.state_dict()}, checkpoint)
         if checkpoint.name != "model.pt":
             raise SystemExit(f"{checkpoint}: the bundle's CheckpointLoader reads <ckpt_dir>/model.pt")
         started = time.perf_counter()
-        export_bundle(str(checkpoint), work / "bundle", args.params)
+        export_bundle(str(checkpoint), work / "bundle", seg)
         export_s = time.perf_counter() - started
         sizes = {name: (work / "bundle" / "models" / name).stat().st_size / 2**20 for name in ("model.pt", "model.ts")}
         print(f"export_bundle: {export_s:.1f} s; model.pt {sizes['model.pt']:.1f} MiB, "
               f"model.ts {sizes['model.ts']:.1f} MiB")
 
         paths = write_case(work / "case")
-        bundle = parse_bundle(SEGMENTER, ["inference"], {
+        bundle = parse(SEGMENTER, ["inference"], {
             **seg.network_overrides(), "datalist": [{"image": paths}], "output_dir": str(work / "ref"),
             "ckpt_dir": str(checkpoint.parent)})
         started = time.perf_counter()

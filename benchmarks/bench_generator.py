@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from harness import demo_workspace, parse_args
 
-from synthtrust.config import section
 from synthtrust.data.datalist import manifest_datalist
-from synthtrust.data.prepare import DataParams
-from synthtrust.generator.params import GeneratorParams
-from synthtrust.generator.synthesize import load_synthesizer
-from synthtrust.generator.train import train_generator
+from synthtrust.generator.synthesis import Synthesizer
+from synthtrust.params import GeneratorParams, load, replace
+from synthtrust.stages.train_generator import run as train_generator
 
 
 def _time_case(params: GeneratorParams, checkpoint: Path, manifest: Path, steps: int, sampler: str) -> float:
-    sample = replace(params.sample, sampler=sampler, steps=steps)
-    synth = load_synthesizer(replace(params, sample=sample), checkpoint, manifest)
-    cond = synth.preprocessing(dict(manifest_datalist(manifest, "test")[0]))["cond"][None]
+    sample = replace(params.sample, sampler=sampler, num_inference_steps=steps)
+    synth = Synthesizer(replace(params, sample=sample.model_dump()), checkpoint)
+    cond = synth.sampler.preprocessing(dict(manifest_datalist(manifest, "test")[0]))["cond"][None]
     started = time.perf_counter()
     synth.sample(cond, seed=0)
     return time.perf_counter() - started
@@ -42,16 +39,16 @@ def main() -> None:
         parser.add_argument("--full", action="store_true", help="run DDPM over the whole schedule")
 
     args = parse_args(__doc__, extra)
-    data = section(DataParams, "data", args.params)
-    gen = section(GeneratorParams, "generator", args.params)
+    params = load(args.params)
+    data, gen = params.data, params.generator
     steps = args.train_steps
-    gen_short = replace(gen, train=replace(gen.train, max_steps=steps, steps_per_epoch=steps))
+    gen_short = replace(gen, train=replace(gen.train, max_steps=steps, steps_per_epoch=steps).model_dump())
     with demo_workspace(data) as work:
         manifest = work / "data" / "prepared" / "manifest.json"
         started = time.perf_counter()
         model = train_generator(gen_short, manifest, work / "gen")
         train_s = time.perf_counter() - started
-        ddim_s = _time_case(gen, model, manifest, gen.sample.steps, "ddim")
+        ddim_s = _time_case(gen, model, manifest, gen.sample.num_inference_steps, "ddim")
         schedule = gen.train.num_train_timesteps
         measured = schedule if args.full else 25
         ddpm_s = _time_case(gen, model, manifest, measured, "ddpm") * schedule / measured
@@ -61,7 +58,7 @@ def main() -> None:
     print(f"training                     : {steps / train_s:.2f} steps/s ({train_s / steps:.2f} s/step, "
           f"{steps} steps incl. data loading and start-up, batch {gen.train.batch_size} of "
           f"{list(gen.train.patch_size)})")
-    print(f"DDIM, {gen.sample.steps} steps               : {ddim_s:.1f} s per case")
+    print(f"DDIM, {gen.sample.num_inference_steps} steps               : {ddim_s:.1f} s per case")
     label = "measured" if args.full else f"from {measured} measured steps"
     print(f"DDPM, {schedule} steps ({label}) : {ddpm_s:.1f} s per case")
     print(f"DDPM / DDIM                  : {ddpm_s / ddim_s:.0f}x")

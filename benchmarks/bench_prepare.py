@@ -18,9 +18,8 @@ from pathlib import Path
 
 from harness import parse_args
 
-from synthtrust.config import section
 from synthtrust.data.phantoms import make_phantoms, template_tissues
-from synthtrust.data.prepare import DataParams
+from synthtrust.params import load
 
 
 def _stage(args: list[str], cwd: Path) -> float:
@@ -32,7 +31,7 @@ def _stage(args: list[str], cwd: Path) -> float:
 
 def main() -> None:
     args = parse_args(__doc__)
-    params = section(DataParams, "data", args.params)
+    params = load(args.params).data
     ph = params.phantom
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -16,7 +16,6 @@ Prints both counts, both times and their ratios; asserts nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -26,12 +25,11 @@ from pathlib import Path
 
 from harness import REPO, parse_args
 
-from synthtrust.config import section
-from synthtrust.mixing import MixParams, make_mix
-from synthtrust.search.params import SearchParams
-from synthtrust.search.tune import run_search
-from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import read_validation, train_segmenter
+from synthtrust.mixing import make_mix
+from synthtrust.params import MixParams, SegmenterParams, load, replace
+from synthtrust.segmenter.training import read_validation
+from synthtrust.stages.search import run as run_search
+from synthtrust.stages.train_segmenter import run as train_segmenter
 
 GRID = tuple(round(i / 10, 1) for i in range(11))
 TOLERANCE = 0.01
@@ -43,7 +41,7 @@ def train_grid(seg: SegmenterParams, mix: MixParams, out: Path) -> dict[float, d
     for alpha in GRID:
         mix_path = out / "mixes" / f"alpha_{alpha}.json"
         mix_path.parent.mkdir(parents=True, exist_ok=True)
-        mix_path.write_text(json.dumps(make_mix(alpha, dataclasses.replace(mix, alphas=(alpha,)), root=REPO)))
+        mix_path.write_text(json.dumps(make_mix(alpha, replace(mix, alphas=[alpha]), root=REPO)))
         started = time.perf_counter()
         train_segmenter(seg, mix_path, out / f"alpha_{alpha}")
         results[alpha] = {**read_validation(out / f"alpha_{alpha}"), "wall_seconds": time.perf_counter() - started}
@@ -55,11 +53,11 @@ def train_grid(seg: SegmenterParams, mix: MixParams, out: Path) -> dict[float, d
 def main() -> None:
     args = parse_args(__doc__, lambda p: (p.add_argument("--max-steps", type=int, default=None),
                                           p.add_argument("--budget", type=int, default=len(GRID))))
-    seg = section(SegmenterParams, "segmenter", args.params)
+    params = load(args.params)
+    seg, mix = params.segmenter, params.mix
     if args.max_steps:
-        seg = dataclasses.replace(seg, max_steps=args.max_steps)
-    mix = section(MixParams, "mix", args.params)
-    search = dataclasses.replace(section(SearchParams, "search", args.params), storage=None)
+        seg = replace(seg, max_steps=args.max_steps)
+    search = replace(params.search, storage=None)
     os.chdir(REPO)
     with tempfile.TemporaryDirectory(prefix="bench_search.") as tmp:
         work = Path(tmp)
@@ -78,7 +76,7 @@ def main() -> None:
         while best < target and trainings < args.budget:
             n_trials += 1
             started = time.perf_counter()
-            summary = run_search(dataclasses.replace(search, n_trials=n_trials), seg, mix, grid_dir=start_dir,
+            summary = run_search(replace(search, n_trials=n_trials), seg, mix, grid_dir=start_dir,
                                  out=work / "search", metrics=work / "search.json", csv_path=work / "trials.csv",
                                  figure=work / "objective.png")
             search_seconds += time.perf_counter() - started

@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import time
-from dataclasses import replace
 from unittest import mock
 
 import torch
@@ -23,19 +22,17 @@ from harness import demo_workspace, parse_args
 from ignite.engine import Engine
 from ignite.handlers import BasicTimeProfiler
 
-from synthtrust.bundles import SEGMENTER, parse_bundle
-from synthtrust.config import section
+from synthtrust.bundles import SEGMENTER, parse
 from synthtrust.data.datalist import read_manifest
-from synthtrust.data.prepare import DataParams
 from synthtrust.io import atomic_write_json
-from synthtrust.mixing import MixParams, make_mix
-from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import train_segmenter
+from synthtrust.mixing import make_mix
+from synthtrust.params import SegmenterParams, load, replace
+from synthtrust.stages.train_segmenter import run as train_segmenter
 
 
 def full_size_inference(seg: SegmenterParams) -> float:
     """Seconds for the bundle's sliding-window inference over one random 4 x 240 x 240 x 155 volume."""
-    bundle = parse_bundle(SEGMENTER, ["inference"], seg.network_overrides())
+    bundle = parse(SEGMENTER, ["inference"], seg.network_overrides())
     network = bundle.get_parsed_content("network").eval()
     inferer = bundle.get_parsed_content("inferer")
     volume = torch.randn(1, 4, 240, 240, 155)
@@ -47,8 +44,8 @@ def full_size_inference(seg: SegmenterParams) -> float:
 
 def main() -> None:
     args = parse_args(__doc__)
-    data = section(DataParams, "data", args.params)
-    seg = section(SegmenterParams, "segmenter", args.params)
+    params = load(args.params)
+    data, seg = params.data, params.segmenter
     profilers: list[BasicTimeProfiler] = []
     original_run = Engine.run
 
@@ -63,7 +60,7 @@ def main() -> None:
         n_train = len(read_manifest("data/prepared/manifest.json")["splits"]["train"])
         per_epoch = n_train // seg.batch_size
         short = replace(seg, max_steps=per_epoch, steps_per_epoch=per_epoch, val_interval=1)
-        atomic_write_json("mix.json", make_mix(0.0, MixParams(), "data/prepared/manifest.json",
+        atomic_write_json("mix.json", make_mix(0.0, params.mix, "data/prepared/manifest.json",
                                                "data/synthetic", root=work))
         with mock.patch.object(Engine, "run", profiled_run):
             train_segmenter(short, "mix.json", work / "seg")

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from synthtrust.data.phantoms import make_phantoms
-from synthtrust.data.prepare import DataParams, prepare
+from synthtrust.data.prepare import prepare
+from synthtrust.params import DataParams
 
 REPO = Path(__file__).resolve().parents[1]
 

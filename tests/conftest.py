@@ -12,7 +12,7 @@ import pytest
 from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES, NamingScheme
 from synthtrust.data.phantoms import make_phantoms
 from synthtrust.io import write_nifti
-from synthtrust.params import Params, PhantomParams, Section, load
+from synthtrust.params import Params, PhantomParams, Section, load, replace
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPE = (24, 24, 20)
@@ -34,7 +34,7 @@ def demo(section: str, **changes: object) -> Section:
     current: object = DEMO
     for name in section.split("."):
         current = getattr(current, name)
-    return type(current).model_validate({**current.model_dump(), **changes})  # type: ignore[union-attr]
+    return replace(current, **changes)  # type: ignore[type-var]
 
 
 def synthetic_arrays(shape: tuple[int, ...] = SHAPE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from synthtrust.cli import main
 from tests.conftest import REPO
@@ -41,15 +42,17 @@ def test_validate_data_fails_on_a_broken_case(tmp_path: Path, write_case, capsys
 def test_make_phantoms_bad_params_write_nothing(tmp_path: Path, caplog) -> None:
     out = tmp_path / "phantoms"
     assert _exit_code(["make-phantoms", "--out", str(out), "--n", "0"]) == 1
-    assert "data.phantom.n: need at least 1 case" in caplog.text
+    assert "make-phantoms: n: Input should be greater than or equal to 1 (got 0)" in caplog.text
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_prepare_with_bad_params(tmp_path: Path, caplog, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("params.yaml").write_text("data:\n  source: dicom\n")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["source"] = "dicom"
+    Path("params.yaml").write_text(yaml.safe_dump(params))
     assert _exit_code(["prepare"]) == 1
-    assert "data.source: must be one of ('phantom', 'brats'), got 'dicom'" in caplog.text
+    assert "params.yaml: data.source: Input should be 'phantom' or 'brats' (got 'dicom')" in caplog.text
     assert not Path("data").exists() and not Path("metrics").exists()
 
 

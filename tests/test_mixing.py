@@ -9,7 +9,9 @@ import pytest
 
 from synthtrust.data.datalist import read_manifest
 from synthtrust.errors import DataError, ParamsError
-from synthtrust.mixing import MixParams, make_mix
+from synthtrust.mixing import make_mix
+from synthtrust.params import MixParams, replace
+from tests.conftest import DEMO
 
 
 @pytest.fixture
@@ -27,8 +29,8 @@ def synthetic(prepared_dir: Path, tmp_path: Path) -> Path:
 
 
 def _mix(alpha, prepared_dir, synthetic, **kw):
-    kw.setdefault("alphas", (0.0,))  # the grid in params is checked on its own; this alpha is passed directly
-    return make_mix(alpha, MixParams(**kw), prepared_dir / "manifest.json", synthetic, root="/")
+    kw.setdefault("alphas", [0.0])  # the grid in params is checked on its own; this alpha is passed directly
+    return make_mix(alpha, replace(DEMO.mix, **kw), prepared_dir / "manifest.json", synthetic, root="/")
 
 
 def test_replace_mode_counts_nesting_and_labels(prepared_dir: Path, synthetic: Path) -> None:
@@ -68,17 +70,14 @@ def test_augment_mode_keeps_all_real_and_adds_novel(prepared_dir: Path, syntheti
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, "half", True])
 def test_alpha_outside_unit_interval_is_rejected(alpha, prepared_dir: Path, synthetic: Path) -> None:
-    with pytest.raises(ParamsError, match="alpha must be a number in"):
+    with pytest.raises(ParamsError, match="mix.alphas: alpha must be a number in"):
         _mix(alpha, prepared_dir, synthetic)
-    with pytest.raises(ParamsError, match="mix.alphas"):
-        MixParams(alphas=(0.0, alpha))
 
 
-def test_alpha_one_in_augment_mode_and_unknown_mode() -> None:
+def test_alpha_one_in_augment_mode_is_rejected(prepared_dir: Path, synthetic: Path) -> None:
+    params = MixParams.model_construct(mode="augment", alphas=[0.0], seed=0)  # alpha comes from --alpha here
     with pytest.raises(ParamsError, match="impossible in augment mode"):
-        MixParams(mode="augment", alphas=(1.0,))
-    with pytest.raises(ParamsError, match="mix.mode"):
-        MixParams(mode="blend")
+        make_mix(1.0, params, prepared_dir / "manifest.json", synthetic, root="/")
 
 
 def test_missing_synthetic_files_are_named(prepared_dir: Path, synthetic: Path) -> None:

@@ -25,7 +25,6 @@ from synthtrust.errors import DataError, ParamsError
 from synthtrust.params import MixParams, check_alpha
 
 
-
 def synthetic_item(root: Path, case_id: str, label: str | None = None) -> dict[str, Any]:
     """Datalist entry for the synthetic case in ``root/<case_id>`` (label: its own, unless given)."""
     case_dir = root / case_id

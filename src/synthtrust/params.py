@@ -12,7 +12,7 @@ line that names the file and the dotted key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from synthtrust.errors import ParamsError
 
 DEFAULT_PARAMS = Path("params.yaml")
+S = TypeVar("S", bound="Section")
 
 class Section(BaseModel):
     """A params section: strict types (lists stay lists, no "3" for 3), unknown keys refused, immutable."""
@@ -311,6 +312,12 @@ def validate(model: type[Section], values: Any, source: str = "params") -> Any:
         return model.model_validate(values)
     except ValidationError as exc:
         raise ParamsError(_message(source, exc)) from None
+
+
+def replace(section: S, **changes: Any) -> S:
+    """``section`` with ``changes`` (keys of its own level), validated like params.yaml: ``dataclasses.replace``
+    for these frozen models (pydantic's ``model_copy(update=...)`` would skip validation)."""
+    return validate(type(section), {**section.model_dump(), **changes}, type(section).__name__)
 
 
 def load(path: str | Path = DEFAULT_PARAMS) -> Params:

@@ -12,8 +12,8 @@ from synthtrust.data.brats import discover_cases
 from synthtrust.data.phantoms import make_phantom, make_phantoms
 from synthtrust.data.validation import validate_cases
 from synthtrust.errors import ParamsError
-from synthtrust.params import PhantomParams, validate
 from synthtrust.io import sha256_file
+from synthtrust.params import PhantomParams, validate
 
 
 def _hashes(root: Path) -> dict[str, str]:

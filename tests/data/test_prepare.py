@@ -12,8 +12,8 @@ import pytest
 
 from synthtrust.data.prepare import data_metrics, prepare, split_cases
 from synthtrust.errors import DataError
-from synthtrust.params import PhantomParams, SplitParams
 from synthtrust.io import sha256_file
+from synthtrust.params import PhantomParams, SplitParams
 from tests.conftest import demo
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from synthtrust.data.brats import MODALITIES
-from synthtrust.export import export_bundle
-from tests.conftest import REPO, bundle_label_map, write_tiny_params
+from synthtrust.stages.export import run as export_bundle
+from tests.conftest import REPO, TINY_SEGMENTER, bundle_label_map
 
 pytestmark = pytest.mark.slow
 APP = REPO / "deploy" / "app.py"
@@ -39,8 +39,8 @@ def deploy_python() -> str:
 def bundle(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The alpha = 0 test model exported as a deployable bundle."""
     root = tmp_path_factory.mktemp("export")
-    params = write_tiny_params(root / "params.yaml")
-    export_bundle(str(trained_workspace / "models" / "segmenter" / "alpha_0.0" / "model.pt"), root / "bundle", params)
+    export_bundle(str(trained_workspace / "models" / "segmenter" / "alpha_0.0" / "model.pt"), root / "bundle",
+                  TINY_SEGMENTER)
     return root / "bundle"
 
 

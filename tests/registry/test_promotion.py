@@ -13,9 +13,11 @@ import pytest
 import yaml
 
 from synthtrust.errors import SynthtrustError
-from synthtrust.registry.params import CHALLENGER, CHAMPION, RegistryParams
+from synthtrust.params import RegistryParams
+from synthtrust.registry import CHALLENGER, CHAMPION
 from synthtrust.registry.promotion import PromotionRefused, alias_version, promote, rollback
 from synthtrust.registry.table import format_table, versions_table
+from tests.conftest import DEMO
 
 NAME = "brats-swinunetr"
 PARAMS = RegistryParams(model_name=NAME, margin=0.02, scorecard="scorecard.json")
@@ -90,9 +92,10 @@ def _cli(*args: str, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _params_file(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"registry": {"model_name": NAME, "margin": 0.1, "scorecard": "scorecard.json"}}))
+def _params_file(tmp_path: Path, **registry: object) -> None:
+    """The demo params.yaml with this test's registry section (``registry`` changes on top)."""
+    section = {"model_name": NAME, "margin": 0.1, "scorecard": "scorecard.json", **registry}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**DEMO.model_dump(), "registry": section}))
 
 
 def test_two_racing_promotions_leave_a_consistent_chain(registry: mlflow.MlflowClient, tmp_path: Path) -> None:
@@ -111,8 +114,7 @@ def test_two_racing_promotions_leave_a_consistent_chain(registry: mlflow.MlflowC
 
 def test_cli_refusal_exits_non_zero_and_the_table_shows_aliases(registry: mlflow.MlflowClient, tmp_path: Path
                                                                 ) -> None:
-    _params_file(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"registry": {"model_name": NAME, "margin": 0.01}}))
+    _params_file(tmp_path, margin=0.01, scorecard="reports/trust/scorecard.json")
     promote(PARAMS, version=1)
     registry.set_registered_model_alias(NAME, CHALLENGER, "3")
     refused = _cli("promote", cwd=tmp_path)

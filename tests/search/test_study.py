@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,14 +9,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from synthtrust.mixing import MixParams
-from synthtrust.search.params import SearchParams
+from synthtrust.params import SearchParams, SegmenterParams, replace
 from synthtrust.search.study import add_grid_trials, best_trial, grid_models, open_study, study_name
-from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import TINY_SEGMENTER_KW
+from tests.conftest import DEMO, TINY_SEGMENTER, demo
 
-SEG = SegmenterParams(**TINY_SEGMENTER_KW)
-MIX = MixParams(alphas=(0.0, 1.0))
+SEG = TINY_SEGMENTER
+MIX = demo("mix", alphas=[0.0, 1.0])
 KEYS = {0.0: "replace:0", 1.0: "replace:4"}
 
 
@@ -34,12 +31,12 @@ def _name(params: SearchParams, segmenter: SegmenterParams = SEG, synthetic: str
 
 
 def test_the_name_follows_what_trials_depend_on(storage: str, tmp_path: Path) -> None:
-    params = SearchParams()
+    params = DEMO.search
     base = _name(params)
     assert base.startswith("brats-alpha-") and base == _name(params)
-    assert _name(dataclasses.replace(params, n_trials=50, sampler="gp")) == base  # extends the same study
-    assert _name(dataclasses.replace(params, objective="multi")) != base
-    assert _name(params, dataclasses.replace(SEG, learning_rate=1e-3)) != base
+    assert _name(replace(params, n_trials=50, sampler="gp")) == base  # extends the same study
+    assert _name(replace(params, objective="multi")) != base
+    assert _name(params, replace(SEG, learning_rate=1e-3)) != base
     changed = tmp_path / "synthetic"
     shutil.copytree("data/synthetic", changed)
     (next(changed.glob("train/*/*_provenance.json"))).write_text(json.dumps({"seed": 1}))
@@ -47,7 +44,7 @@ def test_the_name_follows_what_trials_depend_on(storage: str, tmp_path: Path) ->
 
 
 def test_grid_models_enter_once_with_their_validation_history(storage: str) -> None:
-    params = SearchParams()
+    params = DEMO.search
     study = open_study(params, _name(params))
     grid = grid_models(MIX)
     assert add_grid_trials(study, grid, params, KEYS) == 2
@@ -63,7 +60,7 @@ def test_grid_models_enter_once_with_their_validation_history(storage: str) -> N
 
 
 def test_multi_objective_keeps_three_values_and_picks_the_best_mean_on_the_front(storage: str) -> None:
-    params = SearchParams(objective="multi")
+    params = replace(DEMO.search, objective="multi")
     study = open_study(params, _name(params))
     add_grid_trials(study, grid_models(MIX), params, KEYS)
     assert all(len(t.values) == 3 for t in study.get_trials())

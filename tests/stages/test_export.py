@@ -14,18 +14,25 @@ import numpy as np
 import pytest
 import torch
 
-from synthtrust.bundles import SEGMENTER, parse_bundle
+from synthtrust.bundles import SEGMENTER, parse
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
-from synthtrust.export import export_bundle
 from synthtrust.io import sha256_file
 from synthtrust.segmenter.checkpoint import load_network_state
-from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import TINY_SEGMENTER_KW, bundle_label_map, write_tiny_params
+from synthtrust.stages.export import run as export_stage
+from tests.conftest import TINY_SEGMENTER, bundle_label_map, write_tiny_params
 
-SEG = SegmenterParams(**TINY_SEGMENTER_KW)
-FILES = ("LICENSE", "configs/metadata.json", "configs/inference.json", "configs/logging.conf", "docs/README.md",
-         "models/model.pt", "models/model.ts")
+
+def export_bundle(model: str, out: Path, params: Path | None = None) -> dict:
+    """The export stage, with the segmenter params of ``params`` (a params file; default: the tiny network)."""
+    from synthtrust.params import load
+
+    return export_stage(model, out, load(params).segmenter if params else TINY_SEGMENTER)
+
+
+SEG = TINY_SEGMENTER
+FILES = ("LICENSE", "configs/metadata.json", "configs/inference.json", "configs/logging.conf", "configs/train.yaml",
+         "configs/evaluate.yaml", "scripts/metrics.py", "docs/README.md", "models/model.pt", "models/model.ts")
 
 
 @pytest.mark.slow
@@ -33,6 +40,7 @@ def test_registered_model_exports_to_an_equivalent_standalone_bundle(registered:
     out = tmp_path / "bundle"
     result = export_bundle("models:/brats-swinunetr@challenger", out)
     assert all((out / name).is_file() for name in FILES)
+    assert not (out / "configs" / "inference.yaml").exists()  # inference.json, with the network's values, is it
     checkpoint = Path("models/segmenter/alpha_0.0/model.pt")
     meta = json.loads((out / "configs" / "metadata.json").read_text())
     assert meta["synthtrust"]["version"] == 1 and meta["synthtrust"]["aliases"] == ["challenger"]
@@ -50,7 +58,7 @@ def test_registered_model_exports_to_an_equivalent_standalone_bundle(registered:
     # the traced network's logits equal the checkpoint's on a real test case, through the sliding window
     (first, *_) = manifest_datalist("data/prepared/manifest.json", "test")
     case = {"image": [str(Path(p).resolve()) for p in first["image"]]}  # the subprocess runs elsewhere
-    parser = parse_bundle(SEGMENTER, ["inference"], SEG.network_overrides())
+    parser = parse(SEGMENTER, ["inference"], SEG.network_overrides())
     image = parser.get_parsed_content("preprocessing")({"image": case["image"]})["image"][None]
     network = parser.get_parsed_content("network")
     network.load_state_dict(load_network_state(checkpoint)[0])

@@ -15,14 +15,17 @@ import pytest
 from synthtrust.data.brats import MODALITIES
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
-from synthtrust.registry.params import RegistryParams
-from synthtrust.registry.register import register
-from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import TINY_SEGMENTER_KW, bundle_label_map
+from synthtrust.stages.register import run as register_stage
+from tests.conftest import DEMO, TINY_SEGMENTER, bundle_label_map
 
 pytestmark = pytest.mark.slow
-SEG = SegmenterParams(**TINY_SEGMENTER_KW)
-PARAMS = RegistryParams()
+SEG = TINY_SEGMENTER
+PARAMS = DEMO.registry
+
+
+def register(params, segmenter, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    """The register stage on phantom data."""
+    return register_stage(params, segmenter, "phantom", *args, **kwargs)
 
 
 def test_registration_tags_card_alias_and_idempotence(registered: dict, mlflow_store: str) -> None:

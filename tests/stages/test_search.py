@@ -16,17 +16,15 @@ import optuna
 import pytest
 import yaml
 
-from synthtrust.mixing import MixParams
-from synthtrust.search.params import SearchParams
+from synthtrust.params import SearchParams, replace
+from synthtrust.search import EXPERIMENT
 from synthtrust.search.study import grid_models, open_study, study_name
-from synthtrust.search.trials import EXPERIMENT
-from synthtrust.search.tune import run_search
-from synthtrust.segmenter.params import SegmenterParams
-from tests.conftest import TINY_SEGMENTER_KW
+from synthtrust.stages.search import run as run_search
+from tests.conftest import DEMO, TINY_SEGMENTER, demo
 
 pytestmark = pytest.mark.slow
-SEG = SegmenterParams(**TINY_SEGMENTER_KW)
-MIX = MixParams(alphas=(0.0, 1.0))
+SEG = TINY_SEGMENTER
+MIX = demo("mix", alphas=[0.0, 1.0])
 
 
 @pytest.fixture
@@ -44,7 +42,7 @@ def _search(params: SearchParams) -> dict:
 
 
 def test_search_adds_the_grid_then_trains_only_new_mixes(workspace: Path, mlflow_store: str) -> None:
-    summary = _search(SearchParams(n_trials=4, n_startup_trials=0, pruner="none"))
+    summary = _search(replace(DEMO.search, n_trials=4, n_startup_trials=0, pruner="none"))
     assert summary == json.loads(Path("metrics/search.json").read_text())
     counts = summary["trials"]
     assert counts["trainings"] == 4 and counts["from_grid"] == 2 and counts["trained"] == 2
@@ -73,12 +71,12 @@ def test_search_adds_the_grid_then_trains_only_new_mixes(workspace: Path, mlflow
             "segmenter/model.pt", "segmenter/validation.json"]
         assert len(client.get_metric_history(child.info.run_id, "val_mean_dice")) == SEG.max_steps
     # asking again with the same inputs resumes the finished study: nothing is trained
-    again = _search(SearchParams(n_trials=4, n_startup_trials=0, pruner="none"))
+    again = _search(replace(DEMO.search, n_trials=4, n_startup_trials=0, pruner="none"))
     assert again["study"] == summary["study"] and again["trials"] == counts
 
 
 def test_multi_objective_search_reports_the_pareto_front(workspace: Path) -> None:
-    summary = _search(SearchParams(n_trials=3, objective="multi", n_startup_trials=0))
+    summary = _search(replace(DEMO.search, n_trials=3, objective="multi", n_startup_trials=0))
     assert summary["objective"] == "multi" and summary["trials"]["pruned"] == 0  # Optuna cannot prune these
     front = summary["pareto_front"]
     assert front and all(set(p) == {"trial", "alpha", "TC", "WT", "ET"} for p in front)
@@ -89,7 +87,7 @@ def test_multi_objective_search_reports_the_pareto_front(workspace: Path) -> Non
 
 
 def test_a_trial_below_the_median_is_pruned_and_leaves_no_model(workspace: Path, mlflow_store: str) -> None:
-    params = SearchParams(n_trials=3, n_startup_trials=0, pruner_warmup_epochs=2)
+    params = replace(DEMO.search, n_trials=3, n_startup_trials=0, pruner_warmup_epochs=2)
     name = study_name(params, SEG, MIX, grid_models(MIX), "data/prepared/manifest.json", "data/synthetic")
     study = open_study(params, name)
     for i in range(3):  # three earlier trials far better at every epoch: the median is out of reach
@@ -122,8 +120,7 @@ def _trainings(storage: str) -> list[optuna.trial.FrozenTrial]:
 
 def test_a_killed_search_resumes_without_redoing_finished_trials(workspace: Path, mlflow_store: str) -> None:
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-    params["segmenter"] = {**params["segmenter"], **{k: list(v) if isinstance(v, tuple) else v
-                                                     for k, v in TINY_SEGMENTER_KW.items()}}
+    params["segmenter"] = TINY_SEGMENTER.model_dump()
     params["mix"]["alphas"] = [0.0, 1.0]
     params["search"].update(n_trials=5, n_startup_trials=0, pruner="none", heartbeat_interval=1, grace_period=2)
     Path("params.yaml").write_text(yaml.safe_dump(params))

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -15,12 +14,20 @@ import pytest
 import torch
 import yaml
 
-from synthtrust.generator.params import GeneratorParams, GeneratorTrainParams
-from synthtrust.generator.train import EXPERIMENT, train_generator
+from synthtrust.generator import EXPERIMENT
+from synthtrust.params import GeneratorParams
+from synthtrust.stages.train_generator import run as train_generator
+from tests.conftest import DEMO
 
-TINY = GeneratorParams(train=GeneratorTrainParams(
-    channels=(8, 16, 16), attention_levels=(False, False, False), num_train_timesteps=100,
-    patch_size=(16, 16, 16), batch_size=2, max_steps=20, steps_per_epoch=10))
+
+def tiny(**train: object) -> GeneratorParams:
+    """A tiny generator (8-16 channels, 100 timesteps, 16^3 patches, 20 steps) with ``train`` changes."""
+    return GeneratorParams.model_validate({"sample": DEMO.generator.sample.model_dump(), "train": {
+        **DEMO.generator.train.model_dump(), "channels": [8, 16, 16], "attention_levels": [False] * 3,
+        "num_train_timesteps": 100, "patch_size": [16, 16, 16], "batch_size": 2, "max_steps": 20,
+        "steps_per_epoch": 10, **train}})
+
+TINY = tiny()
 
 
 def _runs(uri: str) -> list:
@@ -46,18 +53,18 @@ def test_training_writes_weights_and_tracks_the_run(prepared_dir: Path, tmp_path
     assert run.inputs.dataset_inputs[0].dataset.name == "brats-prepared"
 
     # a finished run is never continued: running again (DVC forced it, or code changed) trains anew
-    train_generator(replace(TINY, train=replace(TINY.train, learning_rate=1e-3)),
+    train_generator(tiny(learning_rate=1e-3),
                     prepared_dir / "manifest.json", tmp_path / "gen")
     assert _runs(mlflow_store)[-1].data.tags["resumed_from"] == ""
-    state = torch.load(tmp_path / "gen" / "checkpoint.pt", weights_only=False)["trainer"]
+    state = torch.load(tmp_path / "gen" / "checkpoint.pt", weights_only=True)["trainer"]
     assert (state["iteration"], state["epoch_length"]) == (20, 10)
 
 
 @pytest.mark.slow
 def test_a_killed_training_resumes_where_it_stopped(prepared_dir: Path, tmp_path: Path, mlflow_store: str) -> None:
-    params = replace(TINY, train=replace(TINY.train, max_steps=200, steps_per_epoch=2))
+    params = tiny(max_steps=200, steps_per_epoch=2)
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump({"generator": params.as_dict()}))
+    params_file.write_text(yaml.safe_dump({**DEMO.model_dump(), "generator": params.model_dump()}))
     out = tmp_path / "gen"
     script = Path(sys.executable).with_name("synthtrust")
     proc = subprocess.Popen([str(script), "train-generator", "--params", str(params_file),
@@ -74,4 +81,4 @@ def test_a_killed_training_resumes_where_it_stopped(prepared_dir: Path, tmp_path
     train_generator(params, prepared_dir / "manifest.json", out)
     resumed = _runs(mlflow_store)[-1].data.tags["resumed_from"]
     assert "checkpoint_epoch=" in resumed
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["trainer"]["iteration"] == 200
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["trainer"]["iteration"] == 200

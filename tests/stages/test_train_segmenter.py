@@ -9,18 +9,20 @@ import mlflow
 import pytest
 
 from synthtrust.errors import DataError
-from synthtrust.mixing import MixParams, make_mix
-from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.train import EXPERIMENT, read_mix, read_validation, train_segmenter
+from synthtrust.mixing import make_mix
+from synthtrust.segmenter import EXPERIMENT
+from synthtrust.segmenter.training import read_mix, read_validation
+from synthtrust.stages.train_segmenter import run as train_segmenter
+from tests.conftest import DEMO, demo
 
-TINY = SegmenterParams(patch_size=(64, 64, 32), roi_size=(64, 64, 32), num_samples=1, max_steps=2,
-                       steps_per_epoch=1, val_interval=1)
+TINY = demo("segmenter", patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=2,
+            steps_per_epoch=1, val_interval=1)
 
 
 @pytest.fixture
 def mix_file(prepared_64: Path, tmp_path: Path) -> Path:
     """The alpha = 0 mix of the 64 x 64 x 32 phantoms, with absolute paths."""
-    mix = make_mix(0.0, MixParams(), prepared_64 / "manifest.json", tmp_path / "synthetic", root=tmp_path)
+    mix = make_mix(0.0, DEMO.mix, prepared_64 / "manifest.json", tmp_path / "synthetic", root=tmp_path)
     path = tmp_path / "alpha_0.0.json"
     path.write_text(json.dumps(mix))
     return path
@@ -74,7 +76,7 @@ def test_a_failed_training_leaves_no_checkpoint(mix_file: Path, tmp_path: Path, 
         Path(overrides["ckpt_dir"], "model.pt").write_bytes(b"best so far")
         raise RuntimeError("killed during epoch 3")
 
-    monkeypatch.setattr("synthtrust.segmenter.train.run_bundle", crash)
+    monkeypatch.setattr("synthtrust.bundles.run", crash)
     with pytest.raises(RuntimeError, match="killed"):
         train_segmenter(TINY, mix_file, tmp_path / "models" / "seg")
     assert list((tmp_path / "models").iterdir()) == []

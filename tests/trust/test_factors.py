@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from synthtrust.data.validation import read_case_dir
-from synthtrust.errors import ParamsError
+from synthtrust.params import replace
 from synthtrust.trust.factors import (
     diversity,
     fidelity,
@@ -19,9 +19,9 @@ from synthtrust.trust.factors import (
     volume_strata,
 )
 from synthtrust.trust.images import PSNR_CAP_DB
-from synthtrust.trust.params import TrustParams
+from tests.conftest import DEMO
 
-PARAMS = TrustParams()
+PARAMS = replace(DEMO.trust, fidelity_ssim_min=0.5, small_et_dice_min=0.2)  # the values these tests were set for
 
 
 @pytest.fixture(scope="module")
@@ -90,20 +90,13 @@ def test_utility_parity_is_non_inferiority_to_the_real_only_model() -> None:
     assert worse["real_minus_synthetic_test"]["WT"] == pytest.approx(-0.05)
 
 
-def test_bad_thresholds_are_named() -> None:
-    with pytest.raises(ParamsError, match="trust.fidelity_ssim_min"):
-        TrustParams(fidelity_ssim_min=1.5)
-    with pytest.raises(ParamsError, match="trust.privacy_percentile"):
-        TrustParams(privacy_percentile=0)
-
-
 def test_the_trust_job_names_what_is_missing(prepared_dir: Path, tmp_path: Path) -> None:
     from synthtrust.errors import DataError
-    from synthtrust.segmenter.params import SegmenterParams
-    from synthtrust.trust.assess import assess
+    from synthtrust.stages.trust import assess
+    from tests.conftest import TINY_SEGMENTER
 
     with pytest.raises(DataError, match="add alpha 0.0"):
-        assess(PARAMS, (0.5, 1.0), SegmenterParams(), prepared_dir / "manifest.json", tmp_path / "synthetic")
+        assess(PARAMS, [0.5, 1.0], TINY_SEGMENTER, prepared_dir / "manifest.json", tmp_path / "synthetic")
     with pytest.raises(DataError, match=r"synthetic/train: cases \[.*\] missing \(run: dvc repro synthesize\)"):
-        assess(PARAMS, (0.0,), SegmenterParams(), prepared_dir / "manifest.json", tmp_path / "synthetic")
+        assess(PARAMS, [0.0], TINY_SEGMENTER, prepared_dir / "manifest.json", tmp_path / "synthetic")
     assert not (tmp_path / "reports").exists()

@@ -14,19 +14,17 @@ import pytest
 
 from synthtrust.data.brats import MODALITIES
 from synthtrust.plots import real_vs_synthetic
-from synthtrust.registry.params import RegistryParams
-from synthtrust.registry.register import register
-from synthtrust.segmenter.evaluate import evaluate
-from synthtrust.segmenter.params import SegmenterParams
-from synthtrust.segmenter.report import write_dice_vs_alpha
-from synthtrust.segmenter.train import read_validation
-from synthtrust.trust.assess import EXPERIMENT, FACTORS, run_trust
-from synthtrust.trust.params import TrustParams
-from tests.conftest import TINY_SEGMENTER_KW
+from synthtrust.segmenter.training import read_validation
+from synthtrust.stages.evaluate import run as evaluate
+from synthtrust.stages.plot_segmenter import run as write_dice_vs_alpha
+from synthtrust.stages.register import run as register
+from synthtrust.stages.trust import EXPERIMENT, FACTORS
+from synthtrust.stages.trust import run as run_trust
+from tests.conftest import DEMO, TINY_SEGMENTER
 
 pytestmark = pytest.mark.slow
-SEG = SegmenterParams(**TINY_SEGMENTER_KW)
-ALPHAS = (0.0, 1.0)
+SEG = TINY_SEGMENTER
+ALPHAS = [0.0, 1.0]
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +47,8 @@ def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
             "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
             "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0"}}))
         Path("params.yaml").write_text("data: {source: phantom}\n")
-        register(RegistryParams(), SEG)
-        card = run_trust(TrustParams(), ALPHAS, SEG, {"source": "phantom"})
+        register(DEMO.registry, SEG, "phantom")
+        card = run_trust(DEMO.trust, ALPHAS, SEG, {"source": "phantom"})
     return root, card
 
 

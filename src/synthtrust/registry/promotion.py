@@ -30,10 +30,10 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from synthtrust import tracking
+from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import SynthtrustError
 from synthtrust.params import RegistryParams
 from synthtrust.registry import CHALLENGER, CHAMPION
-from synthtrust.data.brats import REGION_NAMES
 
 logger = logging.getLogger(__name__)
 

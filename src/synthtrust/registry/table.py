@@ -8,9 +8,9 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from synthtrust import tracking
+from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import SynthtrustError
 from synthtrust.params import RegistryParams
-from synthtrust.data.brats import REGION_NAMES
 
 
 def versions_table(params: RegistryParams) -> list[dict[str, Any]]:

@@ -22,11 +22,11 @@ from synthtrust import tracking
 from synthtrust.io import atomic_write_json
 from synthtrust.mixing import make_mix
 from synthtrust.params import MixParams, SearchParams, SegmenterParams
+from synthtrust.search import EXPERIMENT
 from synthtrust.search.study import TRAINED, finished, objective_values
 from synthtrust.segmenter.training import KEY_METRIC, TRAINING_DATASETS, fit, training_params
 
 logger = logging.getLogger(__name__)
-EXPERIMENT = "synthtrust-search"
 
 
 def mix_key(mix: dict[str, Any]) -> str:

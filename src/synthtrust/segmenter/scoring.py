@@ -42,11 +42,17 @@ class ReferenceVolumes:
                                                  for c, r in enumerate(REGION_NAMES)}))
 
 
-def score(params: SegmenterParams, checkpoint: str | Path, datalist: list[dict[str, Any]]) -> dict[str, dict]:
-    """Per case id: ``metrics`` (region -> ``dice``, ``hd95`` in mm) and ``volume_ml`` of the reference regions."""
+def require_checkpoint(checkpoint: str | Path) -> Path:
+    """``checkpoint`` as a Path, or DataError when there is no such file."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise DataError(f"{checkpoint}: segmenter checkpoint not found (run: dvc repro train_segmenter)")
+    return checkpoint
+
+
+def score(params: SegmenterParams, checkpoint: str | Path, datalist: list[dict[str, Any]]) -> dict[str, dict]:
+    """Per case id: ``metrics`` (region -> ``dice``, ``hd95`` in mm) and ``volume_ml`` of the reference regions."""
+    checkpoint = require_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory() as details:
         workflow = bundles.load(bundles.SEGMENTER, EVALUATE_CONFIGS, {
             **params.network_overrides(), "datalist": datalist, "model_file": str(checkpoint.resolve()),
@@ -57,11 +63,15 @@ def score(params: SegmenterParams, checkpoint: str | Path, datalist: list[dict[s
         volumes.attach(evaluator)
         try:
             workflow.run()
-        except RuntimeError as exc:
-            if "state_dict" not in str(exc):
+        except RuntimeError as exc:  # MONAI wraps the CheckpointLoader's error in its config expression's
+            cause: BaseException | None = exc
+            while cause is not None and "loading state_dict" not in str(cause):
+                cause = cause.__cause__
+            if cause is None:
                 raise
+            lines = str(cause).strip().splitlines()
             raise DataError(f"{checkpoint}: checkpoint does not fit the segmenter network "
-                            f"({str(exc).strip().splitlines()[0]})") from None
+                            f"({'; '.join(line.strip() for line in lines[1:3])})") from None
         workflow.finalize()
     found = evaluator.state.metric_details
     per_case = {}

@@ -25,7 +25,6 @@ from synthtrust.io import atomic_dir, atomic_write_json
 from synthtrust.params import SegmenterParams
 
 logger = logging.getLogger(__name__)
-EXPERIMENT = "synthtrust-segmenter"
 REGION_METRICS = {r: f"val_dice_{r.lower()}" for r in REGION_NAMES}  # the bundle's metric names
 KEY_METRIC = "val_mean_dice"  # what the bundle's CheckpointSaver keeps the best of
 VALIDATION_FILE = "validation.json"

@@ -19,11 +19,10 @@ from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json, atomic_write_text
 from synthtrust.mixing import synthetic_item
 from synthtrust.params import SegmenterParams
-from synthtrust.segmenter.scoring import per_case_csv, score, summarise
-from synthtrust.segmenter.training import EXPERIMENT
+from synthtrust.segmenter import EXPERIMENT, TEST_SETS
+from synthtrust.segmenter.scoring import per_case_csv, require_checkpoint, score, summarise
 
 logger = logging.getLogger(__name__)
-TEST_SETS = ("real", "synthetic")
 
 
 def test_datalists(manifest: str | Path, synthetic: str | Path) -> dict[str, list[dict[str, Any]]]:
@@ -41,6 +40,7 @@ def run(params: SegmenterParams, alpha: float, model: str | Path, metrics: str |
         manifest: str | Path = "data/prepared/manifest.json", synthetic: str | Path = "data/synthetic"
         ) -> dict[str, Any]:
     """Score alpha's model; writes the metrics JSON and the per-case CSV, returns the metrics."""
+    require_checkpoint(model)
     datalists = test_datalists(manifest, synthetic)
     with tracking.stage_run("evaluate", EXPERIMENT, f"evaluate-alpha_{alpha}",
                             params={"alpha": alpha, "segmenter": params.model_dump()},

@@ -8,11 +8,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_text
 from synthtrust.plots import dice_vs_alpha
-from synthtrust.data.brats import REGION_NAMES
-from synthtrust.stages.evaluate import TEST_SETS
+from synthtrust.segmenter import TEST_SETS
 
 
 def dice_rows(alphas: Sequence[float], metrics_dir: str | Path = "metrics/segmenter") -> list[dict[str, float]]:

@@ -26,7 +26,7 @@ from synthtrust.io import atomic_write_json, atomic_write_text, sha256_file
 from synthtrust.params import RegistryParams, SegmenterParams
 from synthtrust.registry import CHALLENGER
 from synthtrust.registry.model import SegmenterModel, model_artifacts
-from synthtrust.search.trials import EXPERIMENT
+from synthtrust.search import EXPERIMENT
 from synthtrust.segmenter.scoring import per_case_csv, score, summarise
 
 logger = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from synthtrust.data.brats import REGION_NAMES
 from synthtrust.io import atomic_write_json, atomic_write_text
 from synthtrust.params import MixParams, SearchParams, SegmenterParams
 from synthtrust.plots import objective_vs_alpha
+from synthtrust.search import EXPERIMENT
 from synthtrust.search.study import (
     FINISHED,
     TRAINED,
@@ -33,7 +34,7 @@ from synthtrust.search.study import (
     study_name,
     trainings,
 )
-from synthtrust.search.trials import EXPERIMENT, TrialRunner, mix_key
+from synthtrust.search.trials import TrialRunner, mix_key
 
 logger = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # trials are logged by synthtrust, once each

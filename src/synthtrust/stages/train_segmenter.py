@@ -7,7 +7,8 @@ from pathlib import Path
 
 from synthtrust import tracking
 from synthtrust.params import SegmenterParams
-from synthtrust.segmenter.training import EXPERIMENT, TRAINING_DATASETS, fit, read_mix, training_params
+from synthtrust.segmenter import EXPERIMENT
+from synthtrust.segmenter.training import TRAINING_DATASETS, fit, read_mix, training_params
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import mlflow
 import numpy as np
 
 from synthtrust import tracking
+from synthtrust.data.brats import REGION_NAMES
 from synthtrust.data.datalist import read_manifest
 from synthtrust.data.validation import read_case_dir
-from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json
 from synthtrust.params import SegmenterParams, TrustParams

@@ -14,8 +14,8 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from synthtrust.data.brats import MODALITIES, REGION_NAMES
-from synthtrust.trust.images import brain_mask, data_range, distance, ms_ssim, paired_similarity
 from synthtrust.params import TrustParams
+from synthtrust.trust.images import brain_mask, data_range, distance, ms_ssim, paired_similarity
 
 TISSUES = {"necrotic core": (1,), "oedema": (2,), "enhancing": (4,), "healthy brain": (0,)}
 STRATA = ("small", "medium", "large")

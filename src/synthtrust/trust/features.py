@@ -19,8 +19,8 @@ from monai.metrics import FIDMetric, MMDMetric
 
 from synthtrust.bundles import SEGMENTER, parse
 from synthtrust.errors import DataError
-from synthtrust.segmenter.checkpoint import load_network_state
 from synthtrust.params import SegmenterParams
+from synthtrust.segmenter.checkpoint import load_network_state
 
 NETWORK = "SwinUNETR encoder (swinViT, second stage, spatial mean and std) of the alpha = 0 segmenter"
 STAGE = 1

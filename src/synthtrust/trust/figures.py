@@ -8,8 +8,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from synthtrust.plots import REGION_COLOURS, save_figure
 from synthtrust.data.brats import REGION_NAMES
+from synthtrust.plots import REGION_COLOURS, save_figure
 from synthtrust.trust.factors import STRATA
 
 

@@ -1,4 +1,5 @@
-"""The generator bundle's prepare-batch extension (scripts/engine.py): concat mode and the target each prediction type needs."""
+"""The generator bundle's prepare-batch extension (scripts/engine.py): concat mode and the target each prediction
+type needs."""
 
 import pytest
 import torch
