@@ -42,7 +42,7 @@ $(DEPLOY_STAMP): deploy/requirements.txt Makefile
 
 # the app on CPU against in-process bundle inference, and its bad-input exits
 deploy-test: setup deploy-env
-	$(PYTEST) tests/deploy tests/test_export.py $(PYTEST_ARGS)
+	$(PYTEST) tests/deploy tests/stages/test_export.py $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks deploy

@@ -42,8 +42,8 @@ def main() -> None:
         started = time.perf_counter()
         make_phantoms(work / "inproc", ph, progress=False)
         gen_s = time.perf_counter() - started
-        phantoms_stage = _stage(["synthtrust", "make-phantoms", "--out", "data/raw/phantom", "--n", str(ph.n),
-                                 "--size", str(ph.size), "--seed", str(ph.seed)], work)
+        phantoms_stage = _stage(["synthtrust", "make-phantoms", "--params", "params.yaml",
+                                 "--out", "data/raw/phantom"], work)
         prepare_stage = _stage(["synthtrust", "prepare", "--params", "params.yaml"], work)
     print(f"cpu cores                    : {os.cpu_count()}")
     print(f"phantoms                     : n={ph.n}, {ph.size}^3, seed {ph.seed}")

@@ -41,9 +41,12 @@ def test_validate_data_fails_on_a_broken_case(tmp_path: Path, write_case, capsys
 
 def test_make_phantoms_bad_params_write_nothing(tmp_path: Path, caplog) -> None:
     out = tmp_path / "phantoms"
-    assert _exit_code(["make-phantoms", "--out", str(out), "--n", "0"]) == 1
-    assert "make-phantoms: n: Input should be greater than or equal to 1 (got 0)" in caplog.text
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["phantom"]["n"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _exit_code(["make-phantoms", "--params", str(tmp_path / "params.yaml"), "--out", str(out)]) == 1
+    assert "params.yaml: data.phantom.n: Input should be greater than or equal to 1 (got 0)" in caplog.text
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
 
 
 def test_prepare_with_bad_params(tmp_path: Path, caplog, monkeypatch) -> None:

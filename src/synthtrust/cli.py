@@ -12,7 +12,7 @@ import sys
 import fire
 
 from synthtrust.errors import DataError, ParamsError, SynthtrustError
-from synthtrust.params import DEFAULT_PARAMS, PhantomParams, check_alpha, load, validate
+from synthtrust.params import DEFAULT_PARAMS, check_alpha, load
 
 logger = logging.getLogger("synthtrust")
 
@@ -37,11 +37,11 @@ def validate_data(data_dir: str, quiet: bool = False) -> None:
         raise DataError(f"{data_dir}: {len(failed)} of {len(reports)} cases failed validation")
 
 
-def make_phantoms(out: str, n: int = 30, size: int = 64, seed: int = 0) -> None:
-    """Write N BraTS-format phantom cases of SIZE^3 voxels to OUT (seeded; same seed, same bytes)."""
+def make_phantoms(params: str = str(DEFAULT_PARAMS), out: str = "data/raw/phantom") -> None:
+    """Write the ``data.phantom`` BraTS-format phantom cases to OUT (seeded; same seed, same bytes)."""
     from synthtrust.stages import make_phantoms as stage
 
-    stage.run(validate(PhantomParams, {"n": n, "size": size, "seed": seed}, "make-phantoms"), out)
+    stage.run(load(params).data.phantom, out)
 
 
 def prepare(params: str = str(DEFAULT_PARAMS), out: str = "data/prepared",

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from synthtrust.data.brats import MODALITIES  # noqa: E402
+from synthtrust.data.brats import MODALITIES, REGION_NAMES  # noqa: E402
 from synthtrust.data.validation import read_case_dir  # noqa: E402
 
 LABEL_COLOURS = {1: "tab:red", 2: "tab:green", 4: "yellow"}
@@ -62,7 +62,7 @@ def save_figure(fig: plt.Figure, out: str | Path, dpi: int = 90) -> Path:
     return out
 
 
-REGION_COLOURS = {"TC": "tab:red", "WT": "tab:green", "ET": "tab:orange"}
+REGION_COLOURS = dict(zip(REGION_NAMES, ("tab:red", "tab:green", "tab:orange"), strict=True))
 
 
 def dice_vs_alpha(rows: Sequence[dict[str, float]], out: str | Path) -> Path:
@@ -87,7 +87,7 @@ def objective_vs_alpha(rows: Sequence[dict], out: str | Path, best: int | None =
     """Each finished trial's validation Dice against its alpha: grid models, search trials, pruned trials
     (their last reported value) and the best trial; per region when the study has three objectives."""
     multi = bool(pareto)
-    panels = [("dice_TC", "TC"), ("dice_WT", "WT"), ("dice_ET", "ET")] if multi else [("mean_dice", "mean")]
+    panels = [(f"dice_{r}", r) for r in REGION_NAMES] if multi else [("mean_dice", "mean")]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     styles = {"grid": ("s", "tab:blue", "alpha grid"), "search": ("o", "tab:green", "search trial"),
               "same_mix": ("o", "tab:olive", "same mix as an earlier trial")}

@@ -89,9 +89,9 @@ def test_sizes_include_small_enhancing_regions() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"n": 0}, "make-phantoms: n"), ({"size": 16}, "make-phantoms: size"), ({"seed": -1}, "make-phantoms: seed"),
-     ({"n": "ten"}, "make-phantoms: n"), ({"size": 64.5}, "make-phantoms: size")],
+    [({"n": 0}, "data.phantom: n"), ({"size": 16}, "data.phantom: size"), ({"seed": -1}, "data.phantom: seed"),
+     ({"n": "ten"}, "data.phantom: n"), ({"size": 64.5}, "data.phantom: size")],
 )
 def test_bad_params_are_rejected(kwargs: dict, key: str) -> None:
     with pytest.raises(ParamsError, match=key):
-        validate(PhantomParams, {"n": 8, "size": 32, "seed": 0, **kwargs}, "make-phantoms")
+        validate(PhantomParams, {"n": 8, "size": 32, "seed": 0, **kwargs}, "data.phantom")

@@ -47,7 +47,7 @@ class Synthesizer:
         try:
             self.sampler.load_checkpoint(checkpoint)
         except Exception as exc:  # torch raises several types for a damaged file
-            lines = str(exc).strip().splitlines()
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
             if "loading state_dict" not in lines[0]:
                 raise DataError(f"{checkpoint}: unreadable checkpoint ({type(exc).__name__}: {lines[0]})") from None
             detail = "; ".join(line.strip() for line in lines[1:4]) or lines[0]  # missing/unexpected keys, shapes

@@ -25,7 +25,7 @@ from synthtrust.segmenter.scoring import per_case_csv, require_checkpoint, score
 logger = logging.getLogger(__name__)
 
 
-def test_datalists(manifest: str | Path, synthetic: str | Path) -> dict[str, list[dict[str, Any]]]:
+def evaluation_datalists(manifest: str | Path, synthetic: str | Path) -> dict[str, list[dict[str, Any]]]:
     """The real test split and the synthetic copies of its label maps (same labels, synthetic images)."""
     real = manifest_datalist(manifest, "test")
     synth = [synthetic_item(Path(synthetic) / "test", item["case_id"], label=item["label"]) for item in real]
@@ -41,7 +41,7 @@ def run(params: SegmenterParams, alpha: float, model: str | Path, metrics: str |
         ) -> dict[str, Any]:
     """Score alpha's model; writes the metrics JSON and the per-case CSV, returns the metrics."""
     require_checkpoint(model)
-    datalists = test_datalists(manifest, synthetic)
+    datalists = evaluation_datalists(manifest, synthetic)
     with tracking.stage_run("evaluate", EXPERIMENT, f"evaluate-alpha_{alpha}",
                             params={"alpha": alpha, "segmenter": params.model_dump()},
                             datasets={"brats-prepared": "test"}):

@@ -88,17 +88,19 @@ def _from_checkpoint(path: str, params: SegmenterParams) -> dict[str, Any]:
         raise ParamsError(f"{checkpoint}: a checkpoint needs the segmenter params it was trained with")
     network = params.network_overrides()
     return {"checkpoint": checkpoint, "bundle": bundle_dir(SEGMENTER), "network": network,
-            "source": {"checkpoint": str(checkpoint)}, "model_card": None}
+            "source": {"checkpoint": str(checkpoint), "network": network}, "model_card": None}
 
 
 def deploy_config(bundle: Path, network: dict[str, Any]) -> dict[str, Any]:
-    """The bundle's inference config with the checkpoint's ``network`` values set (the datalist is then a
-    command-line override: ``--datalist "[{'image': [t1, t1ce, t2, flair]}]"``)."""
+    """The bundle's inference config with the checkpoint's ``network`` values set and no default datalist
+    (the bundle's points at a prepared dataset; deployed, it is a command-line override:
+    ``--datalist "[{'image': [t1, t1ce, t2, flair]}]"``)."""
     config = ConfigParser.load_config_file(str(bundle / "configs" / "inference.yaml"))
     unknown = set(network) - set(config)
     if unknown:
         raise ParamsError(f"network params {sorted(unknown)} are not ids of {bundle}/configs/inference.yaml")
     config.update(network)
+    config["datalist"] = []
     leftover = sorted(set(re.findall(r"synthtrust[\w.]*", json.dumps(config))))
     if leftover:
         raise ParamsError(f"{bundle}/configs/inference.yaml: the deployable bundle would need {leftover}")

@@ -18,7 +18,7 @@ from typing import Any
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
 
-from synthtrust import tracking
+from synthtrust import bundles, tracking
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
@@ -66,9 +66,11 @@ Check the trust scorecard (reports/trust) before promoting.
 """
 
 
-def _already_registered(client: mlflow.MlflowClient, name: str, sha: str) -> ModelVersion | None:
+def _already_registered(client: mlflow.MlflowClient, name: str, sha: str, bundle: str) -> ModelVersion | None:
+    """The version holding this checkpoint with this version of the bundle (a version logged with another
+    bundle carries another bundle copy, so it is registered anew)."""
     for version in client.search_model_versions(f"name = '{name}'"):
-        if version.tags.get("checkpoint_sha256") == sha:
+        if version.tags.get("checkpoint_sha256") == sha and version.tags.get("bundle_version") == bundle:
             return version
     return None
 
@@ -99,7 +101,8 @@ def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
         "n_train": len(split["train"]),
     }
     client = mlflow.MlflowClient(tracking.tracking_uri())
-    version = _already_registered(client, params.model_name, sha)
+    bundle = bundles.version(bundles.SEGMENTER)
+    version = _already_registered(client, params.model_name, sha, bundle)
     if version is None:
         with tracking.stage_run("register", EXPERIMENT,
                                 params={"alpha": best["alpha"], "mix.mode": best["mode"],
@@ -118,6 +121,7 @@ def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
         tags = {"alpha": best["alpha"], "mix_mode": best["mode"], "optuna_study": info["study"],
                 "optuna_trial": best["trial"], "git_commit": info["git_commit"], "checkpoint_sha256": sha,
                 "source_run_id": best.get("run_id") or "", "python": sys.version.split()[0],
+                "bundle_version": bundle,
                 **{f"val_dice_{r}": best["val_dice"][r] for r in REGION_NAMES},
                 **{f"test_dice_{r}": test["dice"][r] for r in REGION_NAMES},
                 **{f"dvc.{k}": v for k, v in info["dvc"].items()}}

@@ -1,1 +1,1 @@
-"""The five trust factors of DESIGN.md (fidelity, utility parity, regional robustness, diversity, privacy)."""
+"""The five trust factors of docs/trust.md (fidelity, utility parity, regional robustness, diversity, privacy)."""

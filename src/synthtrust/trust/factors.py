@@ -1,4 +1,4 @@
-"""T1 to T5 as DESIGN.md defines them, each a score, its threshold and a pass/fail with the figures behind it.
+"""T1 to T5 as docs/trust.md defines them, each a score, its threshold and a pass/fail with the figures behind it.
 
 Every function takes plain data (arrays, metric dicts, per-case rows), so each factor can be checked
 against inputs whose answer is known.

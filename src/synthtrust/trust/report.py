@@ -1,8 +1,7 @@
 """``reports/trust/index.html``: one self-contained page (figures embedded as PNG data URIs) with the
 scorecard, the figures, a datasheet for the synthetic dataset and the registered model's card.
 
-The page checks itself when it loads: every image decoded and nothing wider than the window; the result
-is written to ``<body data-selfcheck>``, which the test reads from headless Chromium.
+The page carries no script; its test checks it in headless Chromium.
 """
 
 from __future__ import annotations
@@ -37,17 +36,6 @@ img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: 0.75rem; font-size: 0.85rem; }
 .verdict { font-size: 1.3rem; padding: 0.5rem 1rem; display: inline-block; border-radius: 4px; }
 .verdict.pass { background: #e4f4e4; } .verdict.fail { background: #fbe3e3; }
-"""
-SELFCHECK = """
-window.addEventListener('load', () => {
-  const images = [...document.images];
-  const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
-  const width = document.documentElement.clientWidth;
-  const wide = [...document.querySelectorAll('body *')]
-    .filter(e => e.getBoundingClientRect().right > width + 1).map(e => e.tagName + (e.id ? '#' + e.id : ''));
-  document.body.dataset.selfcheck = JSON.stringify({images: images.length, broken: broken,
-    overflow: wide.slice(0, 10), page_wider: document.documentElement.scrollWidth > width});
-});
 """
 
 
@@ -148,7 +136,7 @@ green: oedema, yellow: enhancing).</p>{_img(figures['real_vs_synthetic'], 'Real 
 """
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>synthtrust trust report</title><style>{STYLE}</style><script>{SELFCHECK}</script></head>"
+            f"<title>synthtrust trust report</title><style>{STYLE}</style></head>"
             f"<body>{body}</body></html>\n")
     atomic_write_text(out, page)
     return Path(out)
