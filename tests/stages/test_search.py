@@ -110,8 +110,13 @@ def test_a_trial_below_the_median_is_pruned_and_leaves_no_model(workspace: Path,
 
 
 def _trainings(storage: str) -> list[optuna.trial.FrozenTrial]:
-    names = optuna.get_all_study_names(storage) if Path(storage.removeprefix("sqlite:///")).exists() else []
-    if not names:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        names = optuna.get_all_study_names(storage) if Path(storage.removeprefix("sqlite:///")).exists() else []
+        if not names:
+            return []
+    except SQLAlchemyError:  # the worker is still creating the storage's schema: looking now would race it
         return []
     study = optuna.load_study(study_name=names[0], storage=storage)
     return [t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
