@@ -153,3 +153,15 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(workspace: Path
     keys = [t.user_attrs["mix_key"] for t in after if t.user_attrs.get("source") in ("grid", "search")]
     assert len(keys) == len(set(keys)), "a mix was trained twice"
     assert json.loads(Path("metrics/search.json").read_text())["trials"]["trainings"] == 5
+
+
+def test_the_storage_is_written_down_without_credentials_or_machine_paths(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthtrust.stages.search import shown_storage
+
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert shown_storage(f"sqlite:///{tmp_path.resolve() / 'optuna.db'}") == "sqlite:///optuna.db"
+    assert shown_storage("sqlite:////elsewhere/optuna.db") == "sqlite:////elsewhere/optuna.db"
+    assert shown_storage("postgresql+psycopg://user:p@ss@db.example:5432/optuna") == \
+        "postgresql+psycopg://db.example:5432/optuna"
