@@ -17,6 +17,9 @@ PIPELINE = yaml.safe_load((REPO / "dvc.yaml").read_text())
 SRC = REPO / "src"
 CLI = SRC / "synthtrust" / "cli.py"
 BUNDLE_OF = {"GENERATOR": "bundles/brats_ddpm_generator", "SEGMENTER": "bundles/brats_swinunetr_segmenter"}
+# a bundle's code: its configs (but the multi-GPU layer, which no stage loads) and its scripts; not metadata.json,
+# whose eval_metrics record the pipeline's own run (depending on it would make every run stale)
+PIPELINE_CONFIGS = {"GENERATOR": ("common", "train", "inference"), "SEGMENTER": ("inference", "train", "evaluate")}
 
 
 def _stages() -> dict[str, dict]:
@@ -76,7 +79,9 @@ def code_of(command: str) -> set[str]:
         todo |= _imports(ast.parse(text)) - done
     paths = {str(f.relative_to(REPO)) for f in files}
     for file in files - {SRC / "synthtrust" / "bundles.py"}:  # where the names are defined, not used
-        paths |= {bundle for key, bundle in BUNDLE_OF.items() if re.search(rf"\b{key}\b", file.read_text())}
+        for key, bundle in BUNDLE_OF.items():
+            if re.search(rf"\b{key}\b", file.read_text()):
+                paths |= {f"{bundle}/configs/{c}.yaml" for c in PIPELINE_CONFIGS[key]} | {f"{bundle}/scripts"}
     return paths
 
 
@@ -93,8 +98,10 @@ def test_every_stage_depends_on_the_code_it_runs(name: str) -> None:
 def test_the_dependency_finder_sees_lazy_imports_and_bundles() -> None:
     found = code_of("synthtrust trust --params params.yaml")
     assert {"src/synthtrust/trust/report.py", "src/synthtrust/segmenter/checkpoint.py", "src/synthtrust/params.py",
-            "src/synthtrust/stages/__init__.py", "bundles/brats_swinunetr_segmenter"} <= found
-    assert "bundles/brats_ddpm_generator" not in found and "src/synthtrust/stages/search.py" not in found
+            "src/synthtrust/stages/__init__.py", "bundles/brats_swinunetr_segmenter/scripts",
+            "bundles/brats_swinunetr_segmenter/configs/evaluate.yaml"} <= found
+    assert not any(p.startswith("bundles/brats_ddpm_generator") for p in found)
+    assert "src/synthtrust/stages/search.py" not in found
 
 
 @pytest.mark.parametrize("profile", ["params.yaml", "profiles/paper.yaml"])
