@@ -1,4 +1,4 @@
-"""Scoring a segmenter checkpoint: the one path the evaluate, register and trust stages share.
+"""Scoring a segmenter checkpoint: the one path of the evaluate and register stages (trust reads their results).
 
 Cases are scored by the segmenter bundle's own ``evaluate.yaml`` (MONAI evaluator, the bundle's
 preprocessing and sliding-window inferer, the prediction collapsed to the BraTS label map exactly as
