@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from synthtrust.data.phantoms import make_phantoms
+from synthtrust.data.phantoms import make_phantoms, phantom_stand_in
 from synthtrust.data.prepare import prepare
 from synthtrust.params import DataParams
 
@@ -29,9 +29,10 @@ def parse_args(doc: str, extra: Callable[[argparse.ArgumentParser], None] | None
 
 
 @contextlib.contextmanager
-def demo_workspace(data: DataParams) -> Iterator[Path]:
-    """Work inside a temporary directory holding ``data/prepared`` made from phantoms; restores the cwd
-    and the MLflow environment afterwards."""
+def demo_workspace(data: DataParams, n: int | None = None) -> Iterator[Path]:
+    """Work inside a temporary directory holding ``data/prepared`` made from ``n`` phantoms (default: the
+    params') on the params' grid; restores the cwd and the MLflow environment afterwards."""
+    data = phantom_stand_in(data, n)
     previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:

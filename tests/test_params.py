@@ -92,6 +92,10 @@ def _write(tmp_path: Path, change: dict) -> Path:
     ({"generator.train.prediction_type": "noise"}, "generator.train.prediction_type"),
     ({"generator.train.patch_size": [32, 32, 20]}, "generator.train: patch_size: three sizes divisible by 8"),
     ({"generator.train.attention_levels": [False]}, "generator.train: attention_levels: need one entry per level"),
+    ({"generator.train.num_head_channels": 0}, "generator.train.num_head_channels"),
+    ({"generator.train.use_flash_attention": "yes"}, "generator.train.use_flash_attention: Input should be a valid"),
+    ({"segmenter.num_heads": [5, 6, 12, 24]}, "segmenter: num_heads: stage 0 has 12 channels .* not divisible by 5"),
+    ({"segmenter.window_size": 1}, "segmenter.window_size"),
     ({"generator.train.ema_momentum": 0.0}, "generator.train.ema_momentum: Input should be greater than 0"),
     ({"generator.sample.sampler": "euler"}, "generator.sample.sampler"),
     ({"generator.sample.steps": 10}, "generator.sample.steps: unknown key"),
@@ -113,6 +117,48 @@ def test_bad_values_name_the_file_and_key(tmp_path: Path, change: dict, message:
     with pytest.raises(ParamsError, match=f"^{path}: {message}") as caught:
         load(path)
     assert "\n" not in str(caught.value)
+
+
+PAPER_GENERATOR = {f"generator.train.{k}": v for k, v in read_yaml(PROFILES[1])["generator"]["train"].items()}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    # the issue's case: attention at 32^3 tokens without flash attention asks for one 64 GiB matrix
+    ({**PAPER_GENERATOR, "generator.train.use_flash_attention": False},
+     "generator.train: attention_levels: level 2 attends over 32768 tokens \\(32x32x32 at patch_size "
+     "\\[128, 128, 128\\]\\); one attention matrix is 64.0 GiB \\(16 heads, batch 1, float32\\), over the 8 GiB "
+     "bound: use_flash_attention: true, or attention_levels\\[2\\]: false"),
+    # flash attention bounds memory, not compute: 64^3 tokens are refused either way
+    ({**PAPER_GENERATOR, "generator.train.attention_levels": [False, True, True, True]},
+     "generator.train: attention_levels: level 1 attends over 262144 tokens \\(64x64x64 at patch_size .* over the "
+     "32768-token bound"),
+    # the middle block always attends at the lowest level
+    ({**PAPER_GENERATOR, "generator.train.channels": [64, 128, 256]},
+     "generator.train: attention_levels: need one entry per level"),
+    ({**PAPER_GENERATOR, "generator.train.channels": [64, 128, 256], "generator.train.attention_levels": [False] * 3,
+      "generator.train.use_flash_attention": False},
+     "generator.train: attention_levels: level 2 attends over 32768 tokens .* the middle block\\); one attention "
+     "matrix is 64.0 GiB .*: use_flash_attention: true, or more levels in channels"),
+    ({**PAPER_GENERATOR, "generator.train.batch_size": 3},
+     "generator.train: batch_size: a training step keeps about 89 GiB of activations \\(batch 3 of "
+     "\\[128, 128, 128\\], channels \\[64, 128, 256, 256\\]\\), over the 72 GiB"),
+    # training on patches fits, but sampling runs on the whole grid
+    ({"generator.train.use_flash_attention": False, "generator.train.attention_levels": [False, True, False, False],
+      "data.spatial_size": [128, 128, 128]},
+     "generator.train.attention_levels: level 1 attends over 262144 tokens \\(64x64x64 at data.spatial_size"),
+])
+def test_networks_that_cannot_fit_one_gpu_are_refused(tmp_path: Path, change: dict, message: str) -> None:
+    """The memory check runs on CPU, from params alone: the key, the figure and the fix in one line."""
+    path = _write(tmp_path, change)
+    with pytest.raises(ParamsError, match=f"^{path}: {message}") as caught:
+        load(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_paper_generator_fits() -> None:
+    """Attention at the two lowest levels at 128^3 fits with flash attention (the issue's 31 GiB measurement)."""
+    paper = load(PROFILES[1]).generator.train
+    assert paper.use_flash_attention and paper.attention_levels == [False, False, True, True]
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synthtrust.errors import ParamsError
+from synthtrust.generator import capacity
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound="Section")
@@ -87,12 +88,14 @@ class GeneratorTrainParams(Section):
     """Ids of the generator bundle's common.yaml and train.yaml."""
 
     #: the ids of common.yaml (network, diffusion process, seed): sampling needs them too
-    NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("channels", "attention_levels", "num_res_blocks",
-                                               "num_train_timesteps", "prediction_type", "seed")
+    NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("channels", "attention_levels", "num_res_blocks", "num_head_channels",
+                                               "use_flash_attention", "num_train_timesteps", "prediction_type", "seed")
 
     channels: list[int] = Field(min_length=2)
     attention_levels: list[bool]
     num_res_blocks: int = Field(ge=1)
+    num_head_channels: int = Field(ge=1)
+    use_flash_attention: bool
     num_train_timesteps: int = Field(ge=1)
     prediction_type: Literal["epsilon", "sample", "v_prediction"]
     patch_size: list[int] = Field(min_length=3, max_length=3)
@@ -111,7 +114,21 @@ class GeneratorTrainParams(Section):
         if any(s % factor for s in self.patch_size):
             raise ValueError(f"patch_size: three sizes divisible by {factor} ({len(self.channels)} levels), "
                              f"got {self.patch_size}")
+        self.check_fits(self.patch_size, self.batch_size, "patch_size")
+        gib = capacity.activation_gib(self.channels, self.num_res_blocks, self.patch_size, self.batch_size)
+        if gib > capacity.DEVICE_MEMORY_GIB:
+            raise ValueError(f"batch_size: a training step keeps about {gib:.0f} GiB of activations (batch "
+                             f"{self.batch_size} of {self.patch_size}, channels {self.channels}), over the "
+                             f"{capacity.DEVICE_MEMORY_GIB:.0f} GiB one 80 GB GPU holds: a smaller batch_size or "
+                             "patch_size")
         return self
+
+    def check_fits(self, size: list[int], batch: int, where: str) -> None:
+        """ValueError naming the key if the network's attention at ``size`` (set by ``where``) cannot run."""
+        problem = capacity.attention_problem(self.channels, self.attention_levels, self.num_head_channels,
+                                             self.use_flash_attention, size, batch, where)
+        if problem is not None:
+            raise ValueError(f"attention_levels: {problem}")
 
 
 class GeneratorSampleParams(Section):
@@ -178,6 +195,8 @@ class SegmenterParams(Section):
 
     feature_size: int = Field(ge=12, multiple_of=12)
     depths: list[int] = Field(min_length=4, max_length=4)
+    num_heads: list[int] = Field(min_length=4, max_length=4)
+    window_size: int = Field(ge=2)
     patch_size: list[int] = Field(min_length=3, max_length=3)
     roi_size: list[int] = Field(min_length=3, max_length=3)
     batch_size: int = Field(ge=1)
@@ -195,6 +214,10 @@ class SegmenterParams(Section):
     def _shapes(self) -> SegmenterParams:
         if min(self.depths) < 1:
             raise ValueError(f"depths: four stages of >= 1 block, got {self.depths}")
+        for stage, heads in enumerate(self.num_heads):  # stage i embeds feature_size * 2^i channels
+            if heads < 1 or (self.feature_size << stage) % heads:
+                raise ValueError(f"num_heads: stage {stage} has {self.feature_size << stage} channels "
+                                 f"(feature_size * 2^{stage}), not divisible by {heads} heads")
         for name in ("patch_size", "roi_size"):
             size = getattr(self, name)
             if any(s < 32 or s % 32 for s in size) or max(size) < 64:
@@ -204,7 +227,7 @@ class SegmenterParams(Section):
             raise ValueError("pos/neg: not both zero")
         return self
 
-    NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("feature_size", "depths", "roi_size")
+    NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("feature_size", "depths", "num_heads", "window_size", "roi_size")
 
     def network_overrides(self) -> dict[str, Any]:
         """The ids inference needs: the network's shape and the sliding window."""
@@ -275,6 +298,15 @@ class Params(Section):
     registry: RegistryParams
     trust: TrustParams
 
+    @model_validator(mode="after")
+    def _sampling_fits(self) -> Params:
+        # sampling runs the network on the whole grid, one case at a time
+        try:
+            self.generator.train.check_fits(self.data.spatial_size, 1, "data.spatial_size")
+        except ValueError as exc:
+            raise ValueError(f"generator.train.{exc}") from None
+        return self
+
 
 def _message(source: str, exc: ValidationError) -> str:
     """One line for the first error: ``<file>: <dotted key>: <problem> (got <value>)``."""
@@ -289,7 +321,8 @@ def _message(source: str, exc: ValidationError) -> str:
     own = error["type"] in ("missing", "extra_forbidden", "value_error") or isinstance(error["input"], dict)
     got = "" if own else f" (got {error['input']!r})"
     more = len(exc.errors()) - 1
-    return f"{source}: {key}: {problem}{got}" + (f" [and {more} more]" if more else "")
+    where = f"{key}: " if error["loc"] else ""  # a check across sections names its keys itself
+    return f"{source}: {where}{problem}{got}" + (f" [and {more} more]" if more else "")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from tqdm import tqdm
 from synthtrust import __version__
 from synthtrust.data.brats import MODALITIES, write_case
 from synthtrust.io import atomic_dir, atomic_write_json
-from synthtrust.params import PhantomParams
+from synthtrust.params import DataParams, PhantomParams, replace
 
 logger = logging.getLogger(__name__)
 
@@ -233,3 +233,10 @@ def make_phantoms(out: str | Path, params: PhantomParams, progress: bool = True)
         atomic_write_json(tmp / "phantoms.json", provenance)
     set_determinism(seed=None)
     return sorted(provenance["cases"])  # type: ignore[arg-type]
+
+
+def phantom_stand_in(data: DataParams, n: int | None = None) -> DataParams:
+    """``data`` with phantoms in place of its source, made on its grid: what benchmarks and the GPU smoke
+    suite run a profile on where its real data are absent (the paper profile's 128^3 without BraTS)."""
+    phantom = replace(data.phantom, size=max(data.spatial_size), n=n or data.phantom.n)
+    return replace(data, source="phantom", spacing=None, phantom=phantom.model_dump())
