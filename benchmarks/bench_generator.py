@@ -1,67 +1,90 @@
-"""Benchmark of the generator on the demo params: training steps/s and seconds per synthetic case.
+"""Benchmark of the generator on the params' recipe: the bundle's trainer against a plain loop, and sampling.
 
-    python benchmarks/bench_generator.py [--params params.yaml] [--train-steps 20] [--full]
+    python benchmarks/bench_generator.py [--params params.yaml] [--steps 10] [--rounds 3]
 
-Trains for a few steps through the real job (MONAI SupervisedTrainer, data loading included) on freshly
-made phantoms in a temporary directory, then times sampling one whole case with DDIM (the params' step
-count) and with DDPM over the full training schedule. Without --full, DDPM is timed over 25 steps and
-scaled to the schedule length (its per-step cost is constant); --full runs all of it.
+On phantoms made on the params' grid in a temporary directory (the paper profile: 128^3, on a GPU):
+
+1. The bundle's trainer as ``train_generator`` builds it (train.yaml's SupervisedTrainer with its EMA,
+   checkpoint, logging and progress handlers, CacheDataset, random patches on the training device, AMP on
+   CUDA), epochs of ``--steps`` iterations: median seconds per step and the median wait for data as a
+   share of it.
+2. The plain loop (``plain_loops.diffusion_loop``) with the same network, scheduler, optimizer, patch and
+   batch (the bundle's own objects; batches made once and kept on the device) and the same EMA update, run
+   for as many steps after each of the trainer's epochs: the trainer's speed as a fraction of it (target
+   >= 0.95).
+3. Seconds to sample one whole case with the params' sampler and step count (the short-trained network:
+   speed only; ``bench_synthesis.py`` compares settings' quality on the pipeline's checkpoint).
 Prints figures; asserts nothing. The MLflow store is a temporary one.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import statistics
 import time
-from pathlib import Path
 
-import torch
-from harness import demo_workspace, parse_args
+from harness import IterationTimer, demo_workspace, describe_device, device, figure, parse_args, trainer_vs_plain
+from monai.data import list_data_collate
+from monai.utils import convert_to_tensor
+from plain_loops import diffusion_loop, synchronize
 
+from synthtrust.bundles import GENERATOR, parse
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.generator.synthesis import Synthesizer
 from synthtrust.params import GeneratorParams, load, replace
-from synthtrust.stages.train_generator import run as train_generator
 
 
-def _time_case(params: GeneratorParams, checkpoint: Path, manifest: Path, steps: int, sampler: str) -> float:
-    sample = replace(params.sample, sampler=sampler, num_inference_steps=steps)
-    synth = Synthesizer(replace(params, sample=sample.model_dump()), checkpoint)
-    cond = synth.sampler.preprocessing(dict(manifest_datalist(manifest, "test")[0]))["cond"][None]
-    started = time.perf_counter()
-    synth.sample(cond, seed=0)
-    return time.perf_counter() - started
+def trainer_and_plain_loop(gen: GeneratorParams, steps: int, rounds: int) -> tuple[IterationTimer, list[float]]:
+    """The bundle's trainer and the plain loop on its network, scheduler, optimizer and patches, alternated;
+    the trainer writes its EMA weights to ``bench_gen/model.pt``."""
+    train = replace(gen.train, max_steps=steps * rounds, steps_per_epoch=steps)
+    parser = parse(GENERATOR, ["common", "train"], {"ckpt_dir": "bench_gen", **train.bundle_overrides()})
+    where, amp = parser.get_parsed_content("device"), bool(parser.get_parsed_content("amp"))
+    dataset, batch_size = parser.get_parsed_content("train#dataset"), gen.train.batch_size
+    batches = []
+    for start in range(0, min(len(dataset), 4 * batch_size) - batch_size + 1, batch_size):
+        batch = list_data_collate([dataset[i] for i in range(start, start + batch_size)])
+        batches.append(tuple(convert_to_tensor(batch[k], device=where, track_meta=False) for k in ("image", "cond")))
+    network, scheduler, optimizer = (parser.get_parsed_content(k) for k in ("network", "noise_scheduler", "optimizer"))
+    ema = copy.deepcopy(network)
+    parser.get_parsed_content("initialize")  # as the job runs it: determinism, the per-epoch state saver
+    return trainer_vs_plain(parser.get_parsed_content("trainer"), lambda n: diffusion_loop(
+        network, batches, scheduler, optimizer, ema, gen.train.ema_momentum, n, amp), where)
 
 
 def main() -> None:
     def extra(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--train-steps", type=int, default=20)
-        parser.add_argument("--full", action="store_true", help="run DDPM over the whole schedule")
+        parser.add_argument("--steps", type=int, default=10, help="training steps per round")
+        parser.add_argument("--rounds", type=int, default=3, help="rounds of trainer and plain loop, alternated")
 
     args = parse_args(__doc__, extra)
     params = load(args.params)
-    data, gen = params.data, params.generator
-    steps = args.train_steps
-    gen_short = replace(gen, train=replace(gen.train, max_steps=steps, steps_per_epoch=steps).model_dump())
-    with demo_workspace(data) as work:
+    gen, where = params.generator, device()
+    with demo_workspace(params.data) as work:
         manifest = work / "data" / "prepared" / "manifest.json"
+        timer, plain = trainer_and_plain_loop(gen, args.steps, args.rounds)
+        synth = Synthesizer(gen, work / "bench_gen" / "model.pt")
+        cond = synth.sampler.preprocessing(dict(manifest_datalist(manifest, "test")[0]))["cond"][None]
+        synth.sample(cond[..., :16, :16, :16], seed=0)  # warm-up (kernels, allocator)
+        synchronize(where)
         started = time.perf_counter()
-        model = train_generator(gen_short, manifest, work / "gen")
-        train_s = time.perf_counter() - started
-        ddim_s = _time_case(gen, model, manifest, gen.sample.num_inference_steps, "ddim")
-        schedule = gen.train.num_train_timesteps
-        measured = schedule if args.full else 25
-        ddpm_s = _time_case(gen, model, manifest, measured, "ddpm") * schedule / measured
-    print(f"device                       : {'cuda' if torch.cuda.is_available() else 'cpu'}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"network channels             : {list(gen.train.channels)}, volume {list(data.spatial_size)}")
-    print(f"training                     : {steps / train_s:.2f} steps/s ({train_s / steps:.2f} s/step, "
-          f"{steps} steps incl. data loading and start-up, batch {gen.train.batch_size} of "
-          f"{list(gen.train.patch_size)})")
-    print(f"DDIM, {gen.sample.num_inference_steps} steps               : {ddim_s:.1f} s per case")
-    label = "measured" if args.full else f"from {measured} measured steps"
-    print(f"DDPM, {schedule} steps ({label}) : {ddpm_s:.1f} s per case")
-    print(f"DDPM / DDIM                  : {ddpm_s / ddim_s:.0f}x")
+        synth.sample(cond, seed=0)
+        synchronize(where)
+        sample_s = time.perf_counter() - started
+    trainer_s, plain_s = timer.median_step(), statistics.median(plain)
+
+    patch = f"batch {gen.train.batch_size} of {list(gen.train.patch_size)}"
+    measured = f"median of {len(timer.steps)} steps in {args.rounds} rounds"
+    print(f"device                            : {describe_device()}")
+    print(f"network                           : channels {list(gen.train.channels)}, attention "
+          f"{gen.train.attention_levels}, flash {gen.train.use_flash_attention}")
+    figure("generator trainer step", trainer_s, "s", f"{measured}, {patch}")
+    figure("generator plain loop step", plain_s, "s", f"{measured}, same network, scheduler, optimizer, batches, EMA")
+    figure("generator trainer / plain speed", plain_s / trainer_s, "x", "target >= 0.95")
+    figure("generator data waiting", 100 * timer.wait_fraction(), "%", "of the trainer's step, target < 5")
+    figure("sampling one case", sample_s, "s", f"{gen.sample.sampler} {gen.sample.num_inference_steps} steps, "
+           f"{list(params.data.spatial_size)}")
 
 
 if __name__ == "__main__":

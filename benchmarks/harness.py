@@ -1,4 +1,5 @@
-"""What every benchmark shares: its command line (``--params``) and a throw-away demo workspace."""
+"""What every benchmark shares: its command line (``--params``), a throw-away workspace of phantoms on the
+params' grid, timers for the bundles' engines, and the figure lines ``make bench`` collects."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ import argparse
 import contextlib
 import logging
 import os
+import statistics
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+from plain_loops import synchronize
 
 from synthtrust.data.phantoms import make_phantoms, phantom_stand_in
 from synthtrust.data.prepare import prepare
@@ -49,3 +56,81 @@ def demo_workspace(data: DataParams, n: int | None = None) -> Iterator[Path]:
                 os.environ.pop("MLFLOW_TRACKING_URI", None)
             else:
                 os.environ["MLFLOW_TRACKING_URI"] = previous_uri
+
+
+class IterationTimer:
+    """Seconds per iteration of an ignite engine (between ITERATION_COMPLETED events, the device
+    synchronised) and of each wait for data (GET_BATCH_STARTED to GET_BATCH_COMPLETED)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.steps, self.waits = device, [], []
+        self._last = self._fetch = 0.0
+        self._warm_up = True
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self._start)
+        engine.add_event_handler(Events.GET_BATCH_STARTED, self._fetch_start)
+        engine.add_event_handler(Events.GET_BATCH_COMPLETED, self._fetch_end)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._step_end)
+
+    def _now(self) -> float:
+        synchronize(self.device)
+        return time.perf_counter()
+
+    def _start(self, engine: Engine) -> None:
+        self._last, self._warm_up = self._now(), True  # epoch boundaries (checkpoints, validation) are not steps
+
+    def _fetch_start(self, engine: Engine) -> None:
+        self._fetch = time.perf_counter()
+
+    def _fetch_end(self, engine: Engine) -> None:
+        self.waits.append(time.perf_counter() - self._fetch)
+
+    def _step_end(self, engine: Engine) -> None:
+        now = self._now()
+        if not self._warm_up:  # each epoch's first step is left out
+            self.steps.append(now - self._last)
+        self._last, self._warm_up = now, False
+
+    def median_step(self) -> float:
+        """Median seconds per step."""
+        return statistics.median(self.steps)
+
+    def wait_fraction(self) -> float:
+        """Data waiting as a fraction of the step time (medians)."""
+        return statistics.median(self.waits) / self.median_step()
+
+
+def device() -> torch.device:
+    """The device the bundles pick: the first GPU, else the CPU."""
+    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def describe_device() -> str:
+    """The device in words, for the printed figures."""
+    if torch.cuda.is_available():
+        return f"cuda, {torch.cuda.get_device_name(0)}"
+    return f"cpu, {torch.get_num_threads()} threads"
+
+
+def figure(label: str, value: float, unit: str, detail: str = "") -> None:
+    """Print one figure as ``label : value unit (detail)``: the line ``make bench`` collects."""
+    print(f"{label:<34}: {value:.4g} {unit}" + (f" ({detail})" if detail else ""), flush=True)
+
+
+def trainer_vs_plain(trainer: Engine, plain_round: Callable[[int], list[float]], where: torch.device
+                     ) -> tuple[IterationTimer, list[float]]:
+    """Run the bundle's ``trainer`` (its handlers attached) and, after each of its epochs, ``plain_round(n)``
+    for as many steps, so that both see the same machine state (on a shared 2-core machine step times drift
+    by 10 % within minutes). Returns the trainer's timer and the plain loop's step times; the first step of
+    each epoch and of each plain round is left out of both as warm-up."""
+    timer = IterationTimer(where)
+    timer.attach(trainer)
+    plain: list[float] = []
+
+    def plain_after_epoch(engine: Engine) -> None:
+        plain.extend(plain_round(engine.state.epoch_length)[1:])
+
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, plain_after_epoch)
+    trainer.run()
+    return timer, plain

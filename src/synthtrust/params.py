@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synthtrust.errors import ParamsError
-from synthtrust.generator import capacity
+from synthtrust import capacity
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound="Section")

@@ -18,7 +18,7 @@ import torch
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.data.phantoms import make_phantoms, phantom_stand_in
 from synthtrust.data.prepare import prepare
-from synthtrust.generator import capacity
+from synthtrust import capacity
 from synthtrust.params import load, replace
 from tests.conftest import REPO
 
@@ -95,8 +95,8 @@ def test_generator_samples_one_case(workspace: Path, generator_model: Path) -> N
 
 
 def test_segmenter_trains_at_paper_size(workspace: Path) -> None:
-    from synthtrust.mixing import make_mix
     from synthtrust.io import atomic_write_json
+    from synthtrust.mixing import make_mix
     from synthtrust.stages.train_segmenter import run as train_segmenter
 
     seg = replace(PAPER.segmenter, max_steps=STEPS, steps_per_epoch=STEPS, val_interval=1)

@@ -51,8 +51,9 @@ def test_layout_and_metadata() -> None:
 def test_multi_gpu_config_layers_over_training() -> None:
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / f"{c}.yaml") for c in ("inference", "train", "multi_gpu_train")])
-    assert parser["train#dataloader#sampler"] == "@train#sampler"
-    assert parser["train#dataloader#shuffle"] is False
+    assert parser["train#dataloader"] == "@train#thread_loader"
+    assert parser["train#thread_loader#sampler"] == "@train#sampler"
+    assert parser["train#thread_loader#shuffle"] is False
     assert "DistributedDataParallel" in parser["network"]
 
 
