@@ -14,7 +14,7 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.deploy-installed
 DEPLOY_PYTHON := $(CURDIR)/$(DEPLOY_VENV)/bin/python
 PYTEST = PATH="$(CURDIR)/$(BIN):$$PATH" SYNTHTRUST_DEPLOY_PYTHON="$(DEPLOY_PYTHON)" $(BIN)/python -m pytest
 
-.PHONY: setup repro test lint clean-venv deploy-env deploy-test
+.PHONY: setup repro test test-gpu bench lint clean-venv deploy-env deploy-test
 
 setup: $(STAMP)
 
@@ -30,6 +30,15 @@ repro: setup
 
 test: setup deploy-env
 	$(PYTEST) $(PYTEST_ARGS)
+
+# the GPU smoke suite: the paper profile at 128^3 (skips, saying so, without CUDA)
+test-gpu: setup
+	$(PYTEST) -m gpu -s $(PYTEST_ARGS)
+
+# every benchmark on whatever device is present; medians into benchmarks/RESULTS.md (BENCH_ARGS: --only, --repeats)
+BENCH_ARGS ?=
+bench: setup deploy-env
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 deploy-env: $(DEPLOY_STAMP)
 

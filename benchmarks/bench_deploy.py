@@ -23,7 +23,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
-from harness import REPO, parse_args
+from harness import REPO, figure, parse_args
 
 from synthtrust.bundles import SEGMENTER, parse
 from synthtrust.data.brats import MODALITIES
@@ -68,8 +68,9 @@ def main() -> None:
         export_bundle(str(checkpoint), work / "bundle", seg)
         export_s = time.perf_counter() - started
         sizes = {name: (work / "bundle" / "models" / name).stat().st_size / 2**20 for name in ("model.pt", "model.ts")}
-        print(f"export_bundle: {export_s:.1f} s; model.pt {sizes['model.pt']:.1f} MiB, "
-              f"model.ts {sizes['model.ts']:.1f} MiB")
+        figure("export_bundle", export_s, "s")
+        figure("exported model.pt", sizes["model.pt"], "MiB")
+        figure("exported model.ts", sizes["model.ts"], "MiB", "TorchScript")
 
         paths = write_case(work / "case")
         bundle = parse(SEGMENTER, ["inference"], {
@@ -77,7 +78,7 @@ def main() -> None:
             "ckpt_dir": str(checkpoint.parent)})
         started = time.perf_counter()
         bundle.get_parsed_content("run")
-        print(f"bundle inference in process (full size, CPU): {time.perf_counter() - started:.1f} s")
+        figure("bundle inference in process", time.perf_counter() - started, "s", "full size, load to label map")
         (expected,) = (work / "ref").glob("*_seg.nii.gz")
 
         if not Path(args.deploy_python).is_file():
@@ -93,8 +94,9 @@ def main() -> None:
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         label = np.asarray(nib.load(work / "out" / f"{CASE}_seg.nii.gz").dataobj)
         same = np.array_equal(label, np.asarray(nib.load(expected).dataobj))
-        print(f"MONAI Deploy app (fresh process, full size, CPU): {app_s:.1f} s, peak RSS {peak_mib:.0f} MiB; "
-              f"label map equal to in-process inference: {same}")
+        figure("MONAI Deploy app", app_s, "s", "fresh process, full size")
+        figure("MONAI Deploy app peak memory", peak_mib, "MiB", "resident")
+        figure("app label map equals the bundle's", float(same), "", "1 = identical")
 
 
 if __name__ == "__main__":

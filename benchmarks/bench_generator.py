@@ -24,9 +24,16 @@ import copy
 import statistics
 import time
 
-from harness import IterationTimer, demo_workspace, describe_device, device, figure, parse_args, trainer_vs_plain
-from monai.data import list_data_collate
-from monai.utils import convert_to_tensor
+from harness import (
+    IterationTimer,
+    demo_workspace,
+    describe_device,
+    device,
+    device_batches,
+    figure,
+    parse_args,
+    trainer_vs_plain,
+)
 from plain_loops import diffusion_loop, synchronize
 
 from synthtrust.bundles import GENERATOR, parse
@@ -42,10 +49,7 @@ def trainer_and_plain_loop(gen: GeneratorParams, steps: int, rounds: int) -> tup
     parser = parse(GENERATOR, ["common", "train"], {"ckpt_dir": "bench_gen", **train.bundle_overrides()})
     where, amp = parser.get_parsed_content("device"), bool(parser.get_parsed_content("amp"))
     dataset, batch_size = parser.get_parsed_content("train#dataset"), gen.train.batch_size
-    batches = []
-    for start in range(0, min(len(dataset), 4 * batch_size) - batch_size + 1, batch_size):
-        batch = list_data_collate([dataset[i] for i in range(start, start + batch_size)])
-        batches.append(tuple(convert_to_tensor(batch[k], device=where, track_meta=False) for k in ("image", "cond")))
+    batches = device_batches(dataset, batch_size, ("image", "cond"), where)
     network, scheduler, optimizer = (parser.get_parsed_content(k) for k in ("network", "noise_scheduler", "optimizer"))
     ema = copy.deepcopy(network)
     parser.get_parsed_content("initialize")  # as the job runs it: determinism, the per-epoch state saver

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import parse_args
+from harness import figure, parse_args
 
 from synthtrust.data.phantoms import make_phantoms, template_tissues
 from synthtrust.params import load
@@ -45,12 +45,12 @@ def main() -> None:
         phantoms_stage = _stage(["synthtrust", "make-phantoms", "--params", "params.yaml",
                                  "--out", "data/raw/phantom"], work)
         prepare_stage = _stage(["synthtrust", "prepare", "--params", "params.yaml"], work)
-    print(f"cpu cores                    : {os.cpu_count()}")
-    print(f"phantoms                     : n={ph.n}, {ph.size}^3, seed {ph.seed}")
-    print(f"template load + resample     : {template_s:.2f} s (once per process)")
-    print(f"phantom generation           : {ph.n / gen_s:.2f} cases/s ({gen_s / ph.n:.3f} s/case, in process)")
-    print(f"make_phantoms stage (CLI)    : {phantoms_stage:.1f} s")
-    print(f"prepare stage (CLI)          : {prepare_stage:.1f} s  (target < 60 s)")
+    print(f"device                            : cpu, {os.cpu_count()} cores")
+    print(f"phantoms                          : n={ph.n}, {ph.size}^3, seed {ph.seed}")
+    figure("template load + resample", template_s, "s", "once per process")
+    figure("phantom generation", gen_s / ph.n, "s/case", "in process")
+    figure("make_phantoms stage (CLI)", phantoms_stage, "s")
+    figure("prepare stage (CLI)", prepare_stage, "s", "target < 60 s")
 
 
 if __name__ == "__main__":

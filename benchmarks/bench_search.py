@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import REPO, parse_args
+from harness import REPO, figure, parse_args
 
 from synthtrust.mixing import make_mix
 from synthtrust.params import MixParams, SegmenterParams, load, replace
@@ -91,7 +91,10 @@ def main() -> None:
     reached = "reached" if best >= target else "did not reach"
     print(f"search ({search.sampler}, from the {len(mix.alphas)}-point pipeline grid): {reached} {target:.4f} with "
           f"{trainings} trainings, {search_seconds:.0f} s")
-    print(f"ratio search/grid: trainings {trainings / len(GRID):.2f}, time {search_seconds / grid_seconds:.2f}")
+    figure("grid trainings", len(GRID), "", f"{grid_seconds:.0f} s")
+    figure("search trainings to the grid's best", trainings, "", f"{reached} {target:.4f}, {search_seconds:.0f} s")
+    figure("search / grid trainings", trainings / len(GRID), "x")
+    figure("search / grid time", search_seconds / grid_seconds, "x")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,16 @@ import statistics
 import time
 
 import torch
-from harness import IterationTimer, demo_workspace, describe_device, device, figure, parse_args, trainer_vs_plain
-from monai.data import list_data_collate
-from monai.utils import convert_to_tensor
+from harness import (
+    IterationTimer,
+    demo_workspace,
+    describe_device,
+    device,
+    device_batches,
+    figure,
+    parse_args,
+    trainer_vs_plain,
+)
 from plain_loops import segmenter_loop, synchronize
 
 from synthtrust.bundles import SEGMENTER, parse
@@ -62,10 +69,7 @@ def trainer_and_plain_loop(seg: SegmenterParams, steps: int, rounds: int) -> tup
         "max_steps": steps * rounds, "steps_per_epoch": steps, "val_interval": 10**6})  # training only
     where, amp = parser.get_parsed_content("device"), bool(parser.get_parsed_content("amp"))
     dataset = parser.get_parsed_content("train#dataset")
-    batches = []
-    for start in range(0, min(len(dataset), 4 * seg.batch_size) - seg.batch_size + 1, seg.batch_size):
-        batch = list_data_collate([dataset[i] for i in range(start, start + seg.batch_size)])
-        batches.append(tuple(convert_to_tensor(batch[k], device=where, track_meta=False) for k in ("image", "label")))
+    batches = device_batches(dataset, seg.batch_size, ("image", "label"), where)
     network, loss, optimizer = (parser.get_parsed_content(k) for k in ("network", "loss", "optimizer"))
     return trainer_vs_plain(parser.get_parsed_content("train#trainer"),
                             lambda n: segmenter_loop(network, batches, loss, optimizer, n, amp), where)

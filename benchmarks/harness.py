@@ -10,11 +10,13 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
+from monai.data import list_data_collate
+from monai.utils import convert_to_tensor
 from plain_loops import synchronize
 
 from synthtrust.data.phantoms import make_phantoms, phantom_stand_in
@@ -134,3 +136,14 @@ def trainer_vs_plain(trainer: Engine, plain_round: Callable[[int], list[float]],
     trainer.add_event_handler(Events.EPOCH_COMPLETED, plain_after_epoch)
     trainer.run()
     return timer, plain
+
+
+def device_batches(dataset: Sequence, batch_size: int, keys: tuple[str, str], where: torch.device,
+                   count: int = 4) -> list[tuple[torch.Tensor, ...]]:
+    """Up to ``count`` batches made once by the dataset's own transforms, as plain tensors on ``where``: the
+    plain loops' data, already in memory on the device."""
+    batches = []
+    for start in range(0, min(len(dataset), count * batch_size) - batch_size + 1, batch_size):
+        batch = list_data_collate([dataset[i] for i in range(start, start + batch_size)])
+        batches.append(tuple(convert_to_tensor(batch[k], device=where, track_meta=False) for k in keys))
+    return batches

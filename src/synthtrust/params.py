@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from synthtrust.errors import ParamsError
 from synthtrust import capacity
+from synthtrust.errors import ParamsError
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound="Section")

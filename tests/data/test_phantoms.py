@@ -9,11 +9,12 @@ import pytest
 from scipy import ndimage
 
 from synthtrust.data.brats import discover_cases
-from synthtrust.data.phantoms import make_phantom, make_phantoms
+from synthtrust.data.phantoms import make_phantom, make_phantoms, phantom_stand_in
 from synthtrust.data.validation import validate_cases
 from synthtrust.errors import ParamsError
 from synthtrust.io import sha256_file
-from synthtrust.params import PhantomParams, validate
+from synthtrust.params import PhantomParams, load, validate
+from tests.conftest import REPO
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -95,3 +96,11 @@ def test_sizes_include_small_enhancing_regions() -> None:
 def test_bad_params_are_rejected(kwargs: dict, key: str) -> None:
     with pytest.raises(ParamsError, match=key):
         validate(PhantomParams, {"n": 8, "size": 32, "seed": 0, **kwargs}, "data.phantom")
+
+
+def test_phantom_stand_in_keeps_the_grid() -> None:
+    """The paper profile without BraTS: phantoms made on its 128^3 grid, at their own spacing."""
+    paper = load(REPO / "profiles" / "paper.yaml").data
+    stand_in = phantom_stand_in(paper, n=4)
+    assert (stand_in.source, stand_in.spacing, stand_in.spatial_size) == ("phantom", None, [128, 128, 128])
+    assert (stand_in.phantom.size, stand_in.phantom.n) == (128, 4)

@@ -66,7 +66,7 @@ def test_copies_keep_label_brain_and_affine(checkpoint: Path, prepared_dir: Path
     assert np.abs(flair).max() <= 4.0 + 1e-5
     prov = json.loads((case_dir / f"{cid}_provenance.json").read_text())
     assert prov["checkpoint_sha256"] == synth.provenance["checkpoint_sha256"]
-    assert prov["scheduler"] == "DDIMScheduler" and prov["steps"] == 2 and prov["bundle_version"] == "0.2.0"
+    assert prov["scheduler"] == "DDIMScheduler" and prov["steps"] == 2 and prov["bundle_version"] == "0.3.0"
     assert prov["source_label_sha256"] and prov["seed"] > 0 and len(prov["code_sha256"]) == 64
 
 

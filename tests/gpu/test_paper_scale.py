@@ -6,8 +6,7 @@ peak GPU memory beside the params check's estimate; where there is no CUDA every
 
 from __future__ import annotations
 
-import logging
-import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from synthtrust.data.datalist import manifest_datalist
-from synthtrust.data.phantoms import make_phantoms, phantom_stand_in
-from synthtrust.data.prepare import prepare
 from synthtrust import capacity
+from synthtrust.data.datalist import manifest_datalist
 from synthtrust.params import load, replace
 from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from harness import demo_workspace  # noqa: E402  (the benchmarks' workspace: phantoms on the params' grid)
 
 pytestmark = [
     pytest.mark.gpu,
@@ -29,7 +29,6 @@ pytestmark = [
 ]
 PAPER = load(REPO / "profiles" / "paper.yaml")
 STEPS = 4
-logger = logging.getLogger(__name__)
 
 
 def _report(what: str, seconds: float, estimate_gib: float | None = None) -> float:
@@ -42,24 +41,11 @@ def _report(what: str, seconds: float, estimate_gib: float | None = None) -> flo
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def workspace() -> Iterator[Path]:
     """Six phantoms prepared on the paper grid (128^3), a throw-away MLflow store, the cwd inside."""
-    work = tmp_path_factory.mktemp("paper")
-    data = phantom_stand_in(PAPER.data, n=6)
-    cwd, uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
-    os.chdir(work)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlruns.db'}"
-    try:
-        make_phantoms("data/raw/phantom", data.phantom, progress=False)
-        prepare(data, "data/prepared", progress=False)
+    with demo_workspace(PAPER.data, n=6) as work:
         torch.cuda.reset_peak_memory_stats()
         yield work
-    finally:
-        os.chdir(cwd)
-        if uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,46 @@
+"""make bench's collector: figure lines parsed, medians per device section, other devices' sections kept."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import run_all  # noqa: E402
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("segmenter trainer step            : 2.282 s (median of 21 steps, batch 1)",
+     ("segmenter trainer step", "2.282", "s", "median of 21 steps, batch 1")),
+    ("segmenter trainer / plain speed   : 1.032 x (target >= 0.95)",
+     ("segmenter trainer / plain speed", "1.032", "x", "target >= 0.95")),
+    ("sampling ddim:10 contrast agreement: 0.9  (tumour-vs-brain contrast signs)",
+     ("sampling ddim:10 contrast agreement", "0.9", "", "tumour-vs-brain contrast signs")),
+    ("phantom generation                : 1.2e-05 s/case", ("phantom generation", "1.2e-05", "s/case", None)),
+])
+def test_figure_lines_are_parsed(line: str, expected: tuple) -> None:
+    match = run_all.FIGURE.match(line)
+    assert match is not None and (match["label"], match["value"], match["unit"].strip(), match["detail"]) == expected
+
+
+def test_prose_is_not_a_figure() -> None:
+    assert run_all.FIGURE.match("device                            : cpu, 2 threads") is None
+
+
+def test_sections_are_replaced_per_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_all, "RESULTS", tmp_path / "RESULTS.md")
+    cpu = run_all.Outcome(figures={"step": [2.0, 3.0, 2.5]}, units={"step": "s"}, details={"step": "median"})
+    gpu_text = "<!-- device: cuda: H100 -->\n## cuda: H100\n\nold gpu figures\n<!-- end -->\n"
+    run_all.write_results(gpu_text)
+    run_all.write_results(run_all.section({"bench_x": cpu}, "params.yaml", 3))
+    first = run_all.RESULTS.read_text()
+    assert "| step | 2.5 s | 2, 3, 2.5 | median |" in first and "old gpu figures" in first
+    failed = run_all.Outcome(failure="exit 1: no checkpoint")
+    run_all.write_results(run_all.section({"bench_x": failed}, "params.yaml", 3))
+    second = run_all.RESULTS.read_text()
+    assert "not measured: exit 1: no checkpoint" in second and "| step |" not in second
+    assert second.count("<!-- device:") == 2 and "old gpu figures" in second
