@@ -90,7 +90,7 @@ def main() -> None:
                 score(seg, checkpoint, datalist)
                 total = (time.perf_counter() - started) / len(datalist)
         label = "x".join(map(str, size))
-        print(f"evaluate at {label:<22}: {len(datalist)} cases, {source}")
+        print(f"evaluate at {label:<22}: scoring {len(datalist)} cases with {source}")
         figure(f"evaluate {label} per case", total, "s", "load, inference, post-processing, 3 Dice + 3 HD95, CSV")
         figure(f"evaluate {label} inference", statistics.median(infer), "s", "per case, sliding window")
         figure(f"evaluate {label} Dice", 3 * statistics.median(dice), "s", "per case, 3 regions")

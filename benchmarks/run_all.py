@@ -29,17 +29,19 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
-FIGURE = re.compile(r"^(?P<label>\S.*?)\s*: (?P<value>-?[\d.]+(?:e[-+]?\d+)?) ?(?P<unit>[^(]*?)\s*"
-                    r"(?:\((?P<detail>.*)\))?$")
-#: benchmark -> (arguments, whether repeats make sense: False for deterministic figures or long runs)
+#: ``label : value unit (detail)``, the unit one word; a logging line (``... - INFO - ...``) is not a figure
+FIGURE = re.compile(r"^(?!.* - [A-Z]+ - )(?P<label>\S.*?)\s*: (?P<value>-?[\d.]+(?:e[-+]?\d+)?) ?"
+                    r"(?P<unit>[^\s(]*)\s*(?:\((?P<detail>.*)\))?$")
+#: benchmark -> (arguments, whether to repeat it): once where its figures are already medians over cases or
+#: deterministic, or where one run takes many minutes
 BENCHMARKS: dict[str, tuple[list[str], bool]] = {
     "bench_prepare": ([], True),
     "bench_generator": (["--steps", "8", "--rounds", "3"], True),
     "bench_synthesis": ([], False),          # fixed seeds: quality is deterministic, seconds averaged over cases
     "bench_segmenter": (["--steps", "8", "--rounds", "3"], True),
-    "bench_evaluate": ([], True),
-    "bench_deploy": ([], True),
-    "bench_search": (["--max-steps", "20"], False),  # 11 + a few trainings: once
+    "bench_evaluate": ([], False),           # medians over the cases of each grid
+    "bench_deploy": ([], False),             # one full-size case through three paths, minutes on a CPU
+    "bench_search": (["--max-steps", "20"], False),  # 11 + a few trainings
 }
 logger = logging.getLogger("bench")
 

@@ -27,8 +27,12 @@ def test_figure_lines_are_parsed(line: str, expected: tuple) -> None:
     assert match is not None and (match["label"], match["value"], match["unit"].strip(), match["detail"]) == expected
 
 
-def test_prose_is_not_a_figure() -> None:
-    assert run_all.FIGURE.match("device                            : cpu, 2 threads") is None
+@pytest.mark.parametrize("line", [
+    "device                            : cpu, 2 threads",
+    "2026-11-25 04:18:34,699 - INFO - Epoch: 2/3, Iter: 2/8 -- train_loss: 0.1090 ",
+])
+def test_prose_and_logging_are_not_figures(line: str) -> None:
+    assert run_all.FIGURE.match(line) is None
 
 
 def test_sections_are_replaced_per_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
