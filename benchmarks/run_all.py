@@ -86,13 +86,13 @@ def device_key() -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
-def section(outcomes: dict[str, Outcome], params: str, repeats: int) -> str:
+def section(outcomes: dict[str, Outcome], command: str) -> str:
     """The Markdown section of this device's results."""
     versions = ", ".join(f"{p} {version(p)}" for p in ("torch", "monai", "mlflow", "optuna", "dvc"))
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [f"<!-- device: {device_key()} -->", f"## {device_key()}", "",
              f"{datetime.date.today().isoformat()}, "
-             f"`python benchmarks/run_all.py --params {params} --repeats {repeats}`; "
+             f"`python benchmarks/run_all.py {command}`; "
              f"{platform.platform()}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, "
              f"{versions}. Each figure is the median of the runs listed (a benchmark's own figure is already a median "
              "over steps or cases).", ""]
@@ -128,13 +128,17 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    chosen = [b for b in (args.only.split(",") if args.only else BENCHMARKS) if b not in args.skip.split(",")]
-    unknown = [b for b in chosen if b not in BENCHMARKS]
+    skipped = [b for b in args.skip.split(",") if b]
+    chosen = [b for b in (args.only.split(",") if args.only else BENCHMARKS) if b not in skipped]
+    unknown = [b for b in chosen + skipped if b not in BENCHMARKS]
     if unknown:
         raise SystemExit(f"--only/--skip: unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
     params = str(Path(args.params).resolve())
     outcomes = {name: run(name, params, args.repeats) for name in chosen}
-    write_results(section(outcomes, os.path.relpath(params, HERE.parent), args.repeats))
+    outcomes.update({name: Outcome(failure="skipped (--skip)") for name in skipped})
+    command = f"--params {os.path.relpath(params, HERE.parent)} --repeats {args.repeats}" + \
+        (f" --skip {args.skip}" if skipped else "")
+    write_results(section(outcomes, command))
     logger.info("wrote %s", RESULTS)
 
 

@@ -40,11 +40,11 @@ def test_sections_are_replaced_per_device(tmp_path: Path, monkeypatch: pytest.Mo
     cpu = run_all.Outcome(figures={"step": [2.0, 3.0, 2.5]}, units={"step": "s"}, details={"step": "median"})
     gpu_text = "<!-- device: cuda: H100 -->\n## cuda: H100\n\nold gpu figures\n<!-- end -->\n"
     run_all.write_results(gpu_text)
-    run_all.write_results(run_all.section({"bench_x": cpu}, "params.yaml", 3))
+    run_all.write_results(run_all.section({"bench_x": cpu}, "--params params.yaml --repeats 3"))
     first = run_all.RESULTS.read_text()
     assert "| step | 2.5 s | 2, 3, 2.5 | median |" in first and "old gpu figures" in first
     failed = run_all.Outcome(failure="exit 1: no checkpoint")
-    run_all.write_results(run_all.section({"bench_x": failed}, "params.yaml", 3))
+    run_all.write_results(run_all.section({"bench_x": failed}, "--params params.yaml --repeats 3"))
     second = run_all.RESULTS.read_text()
     assert "not measured: exit 1: no checkpoint" in second and "| step |" not in second
     assert second.count("<!-- device:") == 2 and "old gpu figures" in second
