@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 
 from harness import (
@@ -32,6 +31,7 @@ from harness import (
     device_batches,
     figure,
     parse_args,
+    trainer_figures,
     trainer_vs_plain,
 )
 from plain_loops import diffusion_loop, synchronize
@@ -76,17 +76,12 @@ def main() -> None:
         synth.sample(cond, seed=0)
         synchronize(where)
         sample_s = time.perf_counter() - started
-    trainer_s, plain_s = timer.median_step(), statistics.median(plain)
 
-    patch = f"batch {gen.train.batch_size} of {list(gen.train.patch_size)}"
-    measured = f"median of {len(timer.steps)} steps in {args.rounds} rounds"
     print(f"device                            : {describe_device()}")
     print(f"network                           : channels {list(gen.train.channels)}, attention "
           f"{gen.train.attention_levels}, flash {gen.train.use_flash_attention}")
-    figure("generator trainer step", trainer_s, "s", f"{measured}, {patch}")
-    figure("generator plain loop step", plain_s, "s", f"{measured}, same network, scheduler, optimizer, batches, EMA")
-    figure("generator trainer / plain speed", plain_s / trainer_s, "x", "target >= 0.95")
-    figure("generator data waiting", 100 * timer.wait_fraction(), "%", "of the trainer's step, target < 5")
+    trainer_figures("generator", timer, plain, args.rounds, f"batch {gen.train.batch_size} of "
+                    f"{list(gen.train.patch_size)}", "same network, scheduler, optimizer, batches, EMA")
     figure("sampling one case", sample_s, "s", f"{gen.sample.sampler} {gen.sample.num_inference_steps} steps, "
            f"{list(params.data.spatial_size)}")
 

@@ -9,8 +9,8 @@ On phantoms made on the params' grid in a temporary directory (the paper profile
    iterations per round: median seconds per step and the median wait for data as a share of it.
 2. The plain loop (``plain_loops.segmenter_loop``) with the same network, loss, optimizer, crop and batch
    (the bundle's own objects; batches made once by its transforms and kept on the device), run for as
-   many steps after each of the trainer's epochs. The trainer's speed as a fraction of the plain loop's is the figure to
-   watch (target >= 0.95).
+   many steps after each of the trainer's epochs. The trainer's speed as a fraction of the plain loop's is
+   the figure to watch (target >= 0.95).
 3. The bundle's sliding-window inference over one full-size BraTS volume (4 x 240 x 240 x 155): seconds
    and peak memory (on CPU the resident memory of a fresh process; on CUDA the peak GPU allocation).
 Prints figures; asserts nothing.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
-import statistics
 import time
 
 import torch
@@ -33,6 +32,7 @@ from harness import (
     device_batches,
     figure,
     parse_args,
+    trainer_figures,
     trainer_vs_plain,
 )
 from plain_loops import segmenter_loop, synchronize
@@ -88,7 +88,6 @@ def main() -> None:
         atomic_write_json("mix.json", make_mix(0.0, params.mix, "data/prepared/manifest.json",
                                                "data/synthetic", root=work))
         timer, plain = trainer_and_plain_loop(seg, args.steps, args.rounds)
-    trainer_s, plain_s = timer.median_step(), statistics.median(plain)
 
     if where.type == "cuda":
         infer_s, peak_gib = full_size_inference(seg)
@@ -98,16 +97,12 @@ def main() -> None:
             infer_s, _ = pool.apply(full_size_inference, (seg,))
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
-    crop = f"{seg.num_samples} x {list(seg.patch_size)} crops per case, batch {seg.batch_size}"
-    measured = f"median of {len(timer.steps)} steps in {args.rounds} rounds"
     print(f"device                            : {describe_device()}")
     print(f"network                           : SwinUNETR feature_size {seg.feature_size}, depths {list(seg.depths)}, "
           f"heads {list(seg.num_heads)}, window {seg.window_size}")
-    figure("segmenter trainer step", trainer_s, "s", f"{measured}, {crop}")
-    figure("segmenter plain loop step", plain_s, "s", f"{measured}, same network, loss, optimizer and batches, "
-           "data on the device")
-    figure("segmenter trainer / plain speed", plain_s / trainer_s, "x", "target >= 0.95")
-    figure("segmenter data waiting", 100 * timer.wait_fraction(), "%", "of the trainer's step, target < 5")
+    crops = f"{seg.num_samples} x {list(seg.patch_size)} crops per case, batch {seg.batch_size}"
+    trainer_figures("segmenter", timer, plain, args.rounds, crops,
+                    "same network, loss, optimizer and batches, data on the device")
     figure("full-size inference", infer_s, "s", f"4x240x240x155, sliding window {list(seg.roi_size)}, overlap 0.25")
     figure("full-size inference peak memory", peak, "MiB",
            "GPU allocation" if where.type == "cuda" else "resident memory of the whole process")

@@ -138,6 +138,17 @@ def trainer_vs_plain(trainer: Engine, plain_round: Callable[[int], list[float]],
     return timer, plain
 
 
+def trainer_figures(name: str, timer: IterationTimer, plain: list[float], rounds: int, batch: str,
+                    same: str) -> None:
+    """Print the trainer-against-plain-loop figures of ``name``: each median step, their ratio, data waiting."""
+    trainer_s, plain_s = timer.median_step(), statistics.median(plain)
+    measured = f"median of {len(timer.steps)} steps in {rounds} rounds"
+    figure(f"{name} trainer step", trainer_s, "s", f"{measured}, {batch}")
+    figure(f"{name} plain loop step", plain_s, "s", f"{measured}, {same}")
+    figure(f"{name} trainer / plain speed", plain_s / trainer_s, "x", "target >= 0.95")
+    figure(f"{name} data waiting", 100 * timer.wait_fraction(), "%", "of the trainer's step, target < 5")
+
+
 def device_batches(dataset: Sequence, batch_size: int, keys: tuple[str, str], where: torch.device,
                    count: int = 4) -> list[tuple[torch.Tensor, ...]]:
     """Up to ``count`` batches made once by the dataset's own transforms, as plain tensors on ``where``: the

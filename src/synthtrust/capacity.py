@@ -65,3 +65,13 @@ def activation_gib(channels: Sequence[int], num_res_blocks: int, size: Sequence[
     blocks = 2 * num_res_blocks + 1  # num_res_blocks down, num_res_blocks + 1 up
     units = sum(c * math.prod(level_shape(size, level)) for level, c in enumerate(channels))
     return batch * units * blocks * ACTIVATION_BYTES / GIB
+
+
+def activation_problem(channels: Sequence[int], num_res_blocks: int, size: Sequence[int], batch: int) -> str | None:
+    """Why a training step's activations at ``batch`` x ``size`` cannot fit one GPU, or None if they can."""
+    gib = activation_gib(channels, num_res_blocks, size, batch)
+    if gib <= DEVICE_MEMORY_GIB:
+        return None
+    return (f"a training step keeps about {gib:.0f} GiB of activations (batch {batch} of {list(size)}, channels "
+            f"{list(channels)}), over the {DEVICE_MEMORY_GIB:.0f} GiB one 80 GB GPU holds: a smaller batch_size or "
+            "patch_size")

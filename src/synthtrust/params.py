@@ -114,21 +114,18 @@ class GeneratorTrainParams(Section):
         if any(s % factor for s in self.patch_size):
             raise ValueError(f"patch_size: three sizes divisible by {factor} ({len(self.channels)} levels), "
                              f"got {self.patch_size}")
-        self.check_fits(self.patch_size, self.batch_size, "patch_size")
-        gib = capacity.activation_gib(self.channels, self.num_res_blocks, self.patch_size, self.batch_size)
-        if gib > capacity.DEVICE_MEMORY_GIB:
-            raise ValueError(f"batch_size: a training step keeps about {gib:.0f} GiB of activations (batch "
-                             f"{self.batch_size} of {self.patch_size}, channels {self.channels}), over the "
-                             f"{capacity.DEVICE_MEMORY_GIB:.0f} GiB one 80 GB GPU holds: a smaller batch_size or "
-                             "patch_size")
-        return self
-
-    def check_fits(self, size: list[int], batch: int, where: str) -> None:
-        """ValueError naming the key if the network's attention at ``size`` (set by ``where``) cannot run."""
-        problem = capacity.attention_problem(self.channels, self.attention_levels, self.num_head_channels,
-                                             self.use_flash_attention, size, batch, where)
+        problem = self.attention_problem(self.patch_size, self.batch_size, "patch_size")
         if problem is not None:
             raise ValueError(f"attention_levels: {problem}")
+        problem = capacity.activation_problem(self.channels, self.num_res_blocks, self.patch_size, self.batch_size)
+        if problem is not None:
+            raise ValueError(f"batch_size: {problem}")
+        return self
+
+    def attention_problem(self, size: list[int], batch: int, where: str) -> str | None:
+        """Why the network's attention cannot run at ``size`` (set by the key ``where``), or None."""
+        return capacity.attention_problem(self.channels, self.attention_levels, self.num_head_channels,
+                                          self.use_flash_attention, size, batch, where)
 
 
 class GeneratorSampleParams(Section):
@@ -301,10 +298,9 @@ class Params(Section):
     @model_validator(mode="after")
     def _sampling_fits(self) -> Params:
         # sampling runs the network on the whole grid, one case at a time
-        try:
-            self.generator.train.check_fits(self.data.spatial_size, 1, "data.spatial_size")
-        except ValueError as exc:
-            raise ValueError(f"generator.train.{exc}") from None
+        problem = self.generator.train.attention_problem(self.data.spatial_size, 1, "data.spatial_size")
+        if problem is not None:
+            raise ValueError(f"generator.train.attention_levels: {problem}")
         return self
 
 
