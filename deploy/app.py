@@ -9,7 +9,8 @@ written by ``synthtrust export-bundle``; its embedded ``inference.json`` drives 
 ``MonaiBundleInferenceOperator`` (preprocessing, sliding-window inferer, label collapse, inversion).
 
 Graph: BratsCaseLoaderOperator -> MonaiBundleInferenceOperator -> LabelMapWriterOperator.
-Bad input (missing modality, mismatched shape, unreadable file) exits with status 2 and writes nothing.
+Bad input (missing or doubled modality, unreadable, complex or RGB, oversized, implausibly spaced or blank
+scan, mismatched shape) exits with status 2 and writes nothing.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,11 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 # BraTS's labels and nested regions (synthtrust, which defines them for training, is not in this environment)
 LABELS = (0, 1, 2, 4)
 REGIONS = {"TC": (1, 4), "WT": (1, 2, 4), "ET": (4,)}
+# Input bounds checked from each file's header before its data is read. They mirror MAX_VOXELS and
+# SPACING_RANGE_MM in synthtrust.data.validation (keep them equal): at most 256^3 voxels per volume (BraTS is
+# 240 x 240 x 155), and 0.2 to 10 mm voxels along every axis.
+MAX_VOXELS = 256**3
+SPACING_RANGE_MM = (0.2, 10.0)
 
 logger = logging.getLogger(__name__)
 
@@ -45,33 +51,63 @@ def find_case(folder: str | Path) -> tuple[str, dict[str, Path]]:
         folder = subfolders[0]
     files: dict[str, Path] = {}
     for modality, suffixes in MODALITIES.items():
-        found = [p for p in sorted(folder.iterdir()) for s in suffixes for ext in NIFTI_SUFFIXES
-                 if p.is_file() and p.name.endswith(f"_{s}{ext}")]
+        found = [p for p in sorted(folder.iterdir()) for end in _endings(modality)
+                 if p.is_file() and p.name.endswith(end)]
         if not found:
             raise CaseError(f"{folder}: missing modality {modality} "
-                            f"(expected <case>_{suffixes[0]}.nii.gz or <case>_{suffixes[1]}.nii.gz)")
+                            f"(expected <case>_{suffixes[0]}.nii.gz or <case>-{suffixes[1]}.nii.gz)")
         if len(found) > 1:
-            raise CaseError(f"{folder}: more than one {modality} file: {[p.name for p in found]}")
+            raise CaseError(f"{folder}: more than one {modality} file: {[p.name for p in found]} "
+                            "(one file per modality)")
         files[modality] = found[0]
-    name, suffixes = files["t1"].name, MODALITIES["t1"]
-    case_id = next(name[: -len(f"_{s}{e}")] for s in suffixes for e in NIFTI_SUFFIXES if name.endswith(f"_{s}{e}"))
+    name = files["t1"].name
+    case_id = next(name[: -len(end)] for end in _endings("t1") if name.endswith(end))
     return case_id, files
 
 
+def _endings(modality: str) -> list[str]:
+    """File name endings of ``modality``: ``_t1.nii.gz`` (BraTS 2021) or ``-t1n.nii.gz`` (BraTS 2023), and
+    each name with the other separator or ``.nii``."""
+    return [f"{sep}{s}{ext}" for s in MODALITIES[modality] for sep in "_-" for ext in NIFTI_SUFFIXES]
+
+
+def _header_problem(img: nib.Nifti1Image) -> str | None:
+    """What the header alone says is wrong (voxel type, size, dimensions, spacing), before any data is read."""
+    dtype = img.get_data_dtype()
+    if dtype.kind in "cV":  # complex, or structured: NIfTI RGB24 and RGBA32
+        return (f"{img.header.get_value_label('datatype')} voxels: expected one real intensity per voxel "
+                "(complex and RGB images are refused)")
+    voxels = math.prod(img.shape)  # exact: a hostile header cannot overflow it
+    if voxels > MAX_VOXELS:
+        return f"{'x'.join(map(str, img.shape))} is {voxels:,} voxels, more than the {MAX_VOXELS:,} (256^3) allowed"
+    if len(img.shape) != 3:
+        return f"expected a 3D image, got shape {img.shape}"
+    spacing = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
+    low, high = SPACING_RANGE_MM
+    if not ((spacing >= low) & (spacing <= high)).all():
+        return (f"voxel spacing {'x'.join(f'{s:.3g}' for s in spacing)} mm is implausible "
+                f"(each axis must be {low:g} to {high:g} mm)")
+    return None
+
+
 def check_case(files: dict[str, Path]) -> tuple[tuple[int, ...], np.ndarray]:
-    """Spatial shape and affine shared by the four files; :class:`CaseError` on any unreadable, non-3D,
-    non-finite or mismatched file."""
+    """Spatial shape and affine shared by the four files; :class:`CaseError` on any unreadable, complex or
+    RGB, oversized, non-3D, implausibly spaced (these four from the header), non-finite, blank or mismatched
+    file."""
     shape, affine = None, None
-    for path in files.values():
+    for modality, path in files.items():
         try:
             img = nib.load(str(path))
-            data = np.asanyarray(img.dataobj)
+            problem = _header_problem(img)
+            data = None if problem else np.asanyarray(img.dataobj)
         except Exception as exc:  # nibabel raises many types for corrupt or truncated files
             raise CaseError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from exc
-        if data.ndim != 3:
-            raise CaseError(f"{path}: expected a 3D image, got shape {data.shape}")
+        if problem:
+            raise CaseError(f"{path}: {problem}")
         if not np.isfinite(data).all():
             raise CaseError(f"{path}: contains NaN or infinite values")
+        if not np.any(data):
+            raise CaseError(f"{path}: no brain in the {modality} scan (every voxel is zero); nothing to segment")
         if shape is None:
             shape, affine, first = data.shape, img.affine, path
         elif data.shape != shape:

@@ -1,6 +1,9 @@
 """The ``synthtrust`` command line (python-fire): one command per pipeline verb.
 
-Expected failures (bad data, bad params) print one clear message and exit 1; fire's usage errors exit 2.
+Expected failures (bad data, bad params, unreadable or unwritable files) print one clear line and exit 1;
+usage errors (unknown flags, surplus arguments, values of the wrong type) are refused before the command runs
+and exit 2, as are fire's own. SIGTERM stops a command like Ctrl-C (exit 130, partial outputs removed, its
+MLflow run ended as KILLED); ``SYNTHTRUST_DEBUG=1`` shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import sys
 
 import fire
 
+from synthtrust import lifecycle, secrets
+from synthtrust.arguments import UsageError, check_argv, typed
 from synthtrust.errors import DataError, ParamsError, SynthtrustError
 from synthtrust.params import DEFAULT_PARAMS, check_alpha, load
 
@@ -127,11 +132,12 @@ def register(params: str = str(DEFAULT_PARAMS), search: str = "metrics/search.js
 
 
 def promote(reason: str = "", version: int | None = None, by: str | None = None,
-            params: str = str(DEFAULT_PARAMS)) -> None:
-    """Move ``champion`` to the challenger (or VERSION) if the gate passes; exit 1 and change nothing if not."""
+            params: str = str(DEFAULT_PARAMS), without_scorecard: bool = False) -> None:
+    """Move ``champion`` to the challenger (or VERSION) if the gate passes; exit 1 and change nothing if not.
+    A missing trust scorecard refuses, unless --without-scorecard (recorded in the promotion trail)."""
     from synthtrust.registry.promotion import promote as run
 
-    result = run(load(params).registry, version, reason, by)
+    result = run(load(params).registry, version, reason, by, without_scorecard)
     print(f"version {result['version']} promoted to champion (previous: {result['previous']})")
 
 
@@ -191,18 +197,41 @@ COMMANDS = {
 }
 
 
+def _check(argv: list[str]) -> None:
+    """Refuse an unknown flag, a surplus argument or (on call) a mistyped value before anything runs."""
+    if argv and argv[0] in COMMANDS:
+        check_argv(argv[0], COMMANDS[argv[0]], argv[1:])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``synthtrust`` script."""
     logging.basicConfig(
         level=os.environ.get("SYNTHTRUST_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    secrets.install()
+    lifecycle.handle_sigterm()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        fire.Fire(COMMANDS, command=argv, name="synthtrust")
+        _check(argv)
+        lifecycle.stop_with_dvc()
+        fire.Fire({name: typed(command) for name, command in COMMANDS.items()}, command=argv, name="synthtrust")
+    except UsageError as exc:
+        logger.error("%s", exc)
+        sys.exit(2)
     except SynthtrustError as exc:
         logger.error("%s", exc)
+        sys.exit(1)
+    except KeyboardInterrupt as exc:
+        logger.error("interrupted (%s): partial outputs removed, nothing half-written", exc or "Ctrl-C")
+        sys.exit(130)
+    except OSError as exc:  # a file the command was pointed at: unreadable, unwritable, a directory, disk full
+        if os.environ.get("SYNTHTRUST_DEBUG"):
+            raise
+        where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+        logger.error("%s%s", f"{where}: " if where else "", exc.strerror or exc)
         sys.exit(1)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] if len(sys.argv) > 1 else None)
+    main()

@@ -1,11 +1,21 @@
-"""Atomic writes, hashing and NIfTI output shared by every stage."""
+"""Atomic writes, hashing and NIfTI output shared by every stage.
+
+Outputs are written beside their target and renamed into place, so a failed or killed command never leaves a
+half-written output: a directory is built in ``.<name>.<pid>-<random>.partial`` and a file in
+``.<name>.<random>.tmp``. A process killed with SIGKILL cannot clean up after itself, so the next
+:func:`atomic_dir` of the same target removes the partial directories of processes that are no longer alive
+(``.dvcignore`` hides both patterns from DVC meanwhile). Nothing a command did not write is deleted:
+:func:`claim_output` refuses a non-empty target that is not the command's own earlier output.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,6 +24,10 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+
+from synthtrust.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -32,16 +46,53 @@ def digest_files(paths: list[Path], name=lambda p: str(p)) -> str:
     return hashlib.sha256("".join(f"{name(p)}:{sha256_file(p)}\n" for p in paths).encode()).hexdigest()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_partials(target: str | Path) -> list[Path]:
+    """Remove the ``.partial`` and ``.old-`` directories of ``target`` that a killed process left; returns them."""
+    target = Path(target)
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?:(\d+)-\w+\.partial|old-(\d+))$")
+    removed = []
+    for sibling in target.parent.iterdir() if target.parent.is_dir() else []:
+        match = pattern.match(sibling.name)
+        if match and sibling.is_dir() and not _pid_alive(int(match.group(1) or match.group(2))):
+            shutil.rmtree(sibling, ignore_errors=True)
+            removed.append(sibling)
+    return removed
+
+
+def claim_output(target: str | Path, marker: str, command: str) -> Path:
+    """``target`` as ``command``'s output directory: missing, empty, or holding ``marker`` (the file only this
+    command writes there). Anything else is refused, so a mistyped ``--out`` never deletes a user's files."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target}: --out must be a directory, this is a file")
+    if target.is_dir() and any(target.iterdir()) and not (target / marker).exists():
+        raise DataError(f"{target}: not empty and not an output of {command} (no {marker}); nothing was changed "
+                        f"(give a new or empty --out)")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``target`` that replaces it only if the block succeeds.
 
-    On any exception the temporary directory is removed and an existing ``target`` is left untouched,
-    so a failed stage never leaves a half-written output.
+    On any exception (KeyboardInterrupt and SIGTERM included) the temporary directory is removed and an
+    existing ``target`` is left untouched, so a failed stage never leaves a half-written output.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    for stale in remove_stale_partials(target):
+        logger.info("removed %s, left by a killed process", stale)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".partial", dir=target.parent))
     try:
         yield tmp
     except BaseException:
@@ -59,6 +110,8 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -24,9 +24,10 @@ DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound="Section")
 
 class Section(BaseModel):
-    """A params section: strict types (lists stay lists, no "3" for 3), unknown keys refused, immutable."""
+    """A params section: strict types (lists stay lists, no "3" for 3), unknown keys refused, immutable, and
+    no ``.inf`` or ``.nan`` anywhere (YAML reads both as floats)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     #: keys the synthtrust job reads itself; every other key is a bundle config id
     JOB_KEYS: ClassVar[frozenset[str]] = frozenset()
@@ -71,9 +72,9 @@ class DataParams(Section):
 
     @model_validator(mode="after")
     def _grid(self) -> DataParams:
-        if any(s < 32 or s % 16 for s in self.spatial_size):
-            raise ValueError(f"spatial_size: each size >= 32 and a multiple of 16 (the networks downsample by "
-                             f"powers of two), got {self.spatial_size}")
+        if any(s < 32 or s % 32 for s in self.spatial_size):
+            raise ValueError(f"spatial_size: each size a multiple of 32 (SwinUNETR downsamples 32x), got "
+                             f"{self.spatial_size}")
         if self.spacing is not None and any(s <= 0 for s in self.spacing):
             raise ValueError(f"spacing: three positive sizes in mm or null, got {self.spacing}")
         return self
@@ -294,6 +295,16 @@ class Params(Section):
     search: SearchParams
     registry: RegistryParams
     trust: TrustParams
+
+    @model_validator(mode="after")
+    def _crops_fit(self) -> Params:
+        grid = self.data.spatial_size
+        for key, size in (("segmenter.patch_size", self.segmenter.patch_size),
+                          ("generator.train.patch_size", self.generator.train.patch_size)):
+            if any(p > g for p, g in zip(size, grid, strict=True)):
+                raise ValueError(f"{key}: training crops {size} larger than the prepared grid data.spatial_size "
+                                 f"{grid}")
+        return self
 
     @model_validator(mode="after")
     def _sampling_fits(self) -> Params:

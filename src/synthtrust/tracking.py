@@ -9,17 +9,27 @@ the same store as ``dvc repro``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
+import psutil
+from mlflow.entities import RunStatus
+
+from synthtrust.secrets import redact
 
 DB_NAME, ARTIFACTS_DIR = "mlruns.db", "mlruns"
+logger = logging.getLogger(__name__)
+#: tags naming the process that owns a run, so a later run can tell a run whose process died
+OWNER_TAGS = ("synthtrust.host", "synthtrust.pid", "synthtrust.process_started")
 
 
 def repo_root(start: str | Path | None = None) -> Path:
@@ -38,6 +48,41 @@ def repo_root(start: str | Path | None = None) -> Path:
 def tracking_uri() -> str:
     """The tracking URI every synthtrust run uses."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / DB_NAME}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306}
+
+
+def canonical_store(uri: str | None = None) -> str:
+    """One spelling per store, without credentials: an SQLite or file store by its resolved path (symlinks,
+    ``..`` and repeated slashes followed), a server by lower-case scheme and host, explicit port, and path
+    without a trailing slash. Two spellings of one store give one string (the registry lock's key)."""
+    uri = uri or tracking_uri()
+    if uri.startswith("sqlite:///"):  # SQLAlchemy: sqlite:///relative/to/cwd, sqlite:////absolute
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file"):
+        return "file://" + str(Path(parts.path if parts.scheme else uri).resolve())
+    scheme = parts.scheme.lower().split("+")[0]  # postgresql+psycopg2 is postgresql
+    port = parts.port or _DEFAULT_PORTS.get(scheme)
+    host = (parts.hostname or "").lower() + (f":{port}" if port else "")
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def store_id(uri: str | None = None) -> str:
+    """The store as it may be written down (scorecards, metrics): :func:`canonical_store`, with the embedded
+    store's path relative to the repository."""
+    canonical = canonical_store(uri)
+    if canonical.startswith("sqlite:///"):
+        path, root = Path(canonical.removeprefix("sqlite:///")), repo_root()
+        if path.is_relative_to(root):
+            return f"sqlite:///{path.relative_to(root)}"
+    return canonical
+
+
+def shown_uri(uri: str | None = None) -> str:
+    """The tracking URI with any credentials masked, for messages."""
+    return redact(uri or tracking_uri())
 
 
 def artifact_location() -> str | None:
@@ -113,6 +158,43 @@ def log_dataset(path: str, name: str, context: str) -> None:
 DATASETS = {"brats-prepared": "data/prepared", "brats-synthetic": "data/synthetic"}
 
 
+def _process_started(pid: int) -> str:
+    return f"{psutil.Process(pid).create_time():.2f}"
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process (host, pid, start time): :func:`reap_dead_runs` reads them."""
+    pid = os.getpid()
+    return dict(zip(OWNER_TAGS, (socket.gethostname(), str(pid), _process_started(pid)), strict=True))
+
+
+def _owner_alive(tags: dict[str, str]) -> bool | None:
+    """Whether the process that owns a run (by its tags) still runs: None when it ran on another host or the
+    run has no owner tags (nothing can be said)."""
+    host, pid, started = (tags.get(k) for k in OWNER_TAGS)
+    if host != socket.gethostname() or not pid or not started:
+        return None
+    try:
+        return _process_started(int(pid)) == started  # a reused pid has another start time
+    except (psutil.Error, ValueError):
+        return False
+
+
+def reap_dead_runs(experiment_id: str) -> list[str]:
+    """End as KILLED every RUNNING run of the experiment whose process on this host is gone (SIGKILL, power
+    loss): MLflow never ends those itself. Runs of live processes and of other hosts are left alone."""
+    client = mlflow.MlflowClient(tracking_uri())
+    reaped = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        if _owner_alive(run.data.tags) is False:
+            client.set_tag(run.info.run_id, "synthtrust.reaped_by", str(os.getpid()))
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            reaped.append(run.info.run_id)
+            logger.warning("MLflow run %s (%s) was left RUNNING by process %s, which is gone: marked KILLED",
+                           run.info.run_id, run.info.run_name, run.data.tags.get("synthtrust.pid"))
+    return reaped
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, experiment_name: str, run_name: str | None = None, *, params: dict[str, Any] | None = None,
               tags: dict[str, Any] | None = None, datasets: dict[str, str] | None = None, nested: bool = False,
@@ -121,15 +203,27 @@ def stage_run(stage: str, experiment_name: str, run_name: str | None = None, *, 
 
     In experiment ``experiment_name`` of the project's store, it starts (or, with ``run_id``, resumes) a run
     named ``<run_name or stage>-<time>-<id>`` (unique, so MONAI's MLFlowHandler attaches to exactly this run),
-    tags it with the stage and the git commit (plus ``tags``), logs ``params`` (nested dicts as dotted keys)
-    and records each DVC-tracked ``datasets`` entry (dataset name -> context) as a dataset input.
+    tags it with the stage, the git commit and the owning process (plus ``tags``), logs ``params`` (nested
+    dicts as dotted keys) and records each DVC-tracked ``datasets`` entry (dataset name -> context) as a
+    dataset input. Runs of the experiment left RUNNING by a dead process are first marked KILLED; this run
+    ends FINISHED, FAILED on an error, or KILLED on Ctrl-C or SIGTERM.
     """
-    experiment(experiment_name)
+    experiment_id = experiment(experiment_name)
+    if not nested:
+        reap_dead_runs(experiment_id)
     name = None if run_id else run_name_for(run_name or stage)
-    with mlflow.start_run(run_id=run_id, run_name=name, nested=nested) as run:
-        mlflow.set_tags({"stage": stage, "git_commit": git_commit(), **(tags or {})})
+    run = mlflow.start_run(run_id=run_id, run_name=name, nested=nested)
+    try:
+        mlflow.set_tags({"stage": stage, "git_commit": git_commit(), **owner_tags(), **(tags or {})})
         if params:
             mlflow.log_params(flatten(params))
         for dataset, context in (datasets or {}).items():
             log_dataset(DATASETS[dataset], dataset, context)
         yield run
+    except KeyboardInterrupt:
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))

@@ -9,8 +9,8 @@ import pytest
 from scipy import ndimage
 
 from synthtrust.data.brats import discover_cases
-from synthtrust.data.phantoms import make_phantom, make_phantoms, phantom_stand_in
-from synthtrust.data.validation import validate_cases
+from synthtrust.data.phantoms import BRAIN_FILL, make_phantom, make_phantoms, phantom_stand_in, template_tissues
+from synthtrust.data.validation import MAX_VOXELS, SPACING_RANGE_MM, validate_cases
 from synthtrust.errors import ParamsError
 from synthtrust.io import sha256_file
 from synthtrust.params import PhantomParams, load, validate
@@ -40,6 +40,16 @@ def test_phantoms_pass_validation_in_brats_layout(phantom_dir: Path) -> None:
     assert [c.case_id for c in cases] == [f"BraTS2021_{i:05d}" for i in range(8)]
     assert all(r.ok for r in validate_cases(cases, progress=False))
     assert (phantom_dir / "phantoms.json").is_file()
+
+
+def test_every_phantom_size_is_inside_the_validation_bounds() -> None:
+    """PhantomParams.size is 32 to 256: the coarsest (32^3) and finest (256^3) phantoms' spacing and the
+    largest one's voxel count pass validation's bounds."""
+    coarsest = template_tissues(32)[1]
+    finest = coarsest * round(32 * BRAIN_FILL) / round(256 * BRAIN_FILL)  # the same brain over more voxels
+    low, high = SPACING_RANGE_MM
+    assert low <= finest < coarsest <= high
+    assert 256**3 <= MAX_VOXELS
 
 
 @pytest.fixture(scope="module")

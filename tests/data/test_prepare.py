@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from synthtrust.data.prepare import data_metrics, prepare, split_cases
-from synthtrust.errors import DataError
+from synthtrust.errors import DataError, ParamsError
 from synthtrust.io import sha256_file
 from synthtrust.params import PhantomParams, SplitParams
 from tests.conftest import demo
@@ -133,7 +133,34 @@ def test_brats_source_reads_both_namings(in_tmp_repo: Path, write_case) -> None:
     root = in_tmp_repo / "brats"
     for i in range(4):
         write_case(root, f"BraTS2021_{i:05d}", seed=i)
-    write_case(root, "BraTS-GLI-00009-000", scheme=BRATS_GLI)
+    write_case(root, "BraTS-GLI-00009-000", scheme=BRATS_GLI, seed=9)  # seed 0 would duplicate BraTS2021_00000
     manifest = prepare(replace(PARAMS, source="brats", brats_dir=str(root)), "out", progress=False)
     assert manifest["cases"]["BraTS-GLI-00009-000"]["source_scheme"] == "brats-gli"
     assert manifest["cases"]["BraTS-GLI-00009-000"]["volumes_vox"]["ET"] == 4**3 - 2**3  # GLI label 3 read as ET
+
+
+def test_duplicate_cases_fail_the_stage_and_write_nothing(in_tmp_repo: Path) -> None:
+    raw = in_tmp_repo / "data" / "raw" / "phantom"
+    gli = raw / "BraTS-GLI-00003-000"  # BraTS2021_00003 renamed to 2023 GLI naming: same patient, same images
+    gli.mkdir()
+    for key, suffix in {"t1": "t1n", "t1ce": "t1c", "t2": "t2w", "flair": "t2f"}.items():
+        shutil.copyfile(raw / "BraTS2021_00003" / f"BraTS2021_00003_{key}.nii.gz", gli / f"{gli.name}-{suffix}.nii.gz")
+    seg = nib.load(str(raw / "BraTS2021_00003" / "BraTS2021_00003_seg.nii.gz"))
+    label = np.asarray(seg.dataobj)
+    gli_label = np.where(label == 4, 3, label).astype(np.uint8)
+    nib.save(nib.Nifti1Image(gli_label, seg.affine), str(gli / f"{gli.name}-seg.nii.gz"))
+    with pytest.raises(DataError) as err:
+        prepare(PARAMS, "data/prepared", progress=False)
+    assert str(err.value).splitlines()[1:] == [
+        "  - BraTS2021_00003: duplicate of BraTS-GLI-00003-000 (identical image content); keep one case"]
+    assert not (in_tmp_repo / "data" / "prepared").exists()
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"spacing": [12.0, 1.0, 1.0]}, r"data.spacing: \[12.0, 1.0, 1.0\] mm is outside the plausible 0.2 to 10 mm"),
+    ({"spatial_size": [512, 512, 128]}, r"data.spatial_size: \[512, 512, 128\] is 33,554,432 voxels, more than"),
+])
+def test_a_grid_validation_would_refuse_is_refused_first(in_tmp_repo: Path, changes: dict, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        prepare(replace(PARAMS, **changes), "data/prepared", progress=False)
+    assert not (in_tmp_repo / "data" / "prepared").exists()

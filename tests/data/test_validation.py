@@ -134,3 +134,130 @@ def test_read_case_dir_returns_arrays_or_names_the_problem(tmp_path: Path, write
     _break(write_case(tmp_path, "BraTS2021_00002"), "missing_modality")
     with pytest.raises(DataError, match="BraTS2021_00002_flair.nii.gz: missing file"):
         read_case_dir(tmp_path / "BraTS2021_00002")
+
+
+def _header_only(path: Path, shape: tuple[int, ...], dtype: str, affine: np.ndarray) -> None:
+    """A .nii that is a NIfTI header and no voxel data: reading its data fails, so a refusal that names
+    anything but "unreadable" was made from the header alone."""
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_data_dtype(dtype)
+    header.set_sform(affine, code=1)
+    header.set_qform(affine, code=1)
+    header["vox_offset"] = 352
+    path.write_bytes(header.binaryblock + b"\0" * 4)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "problem"),
+    [
+        ("int16", (24, 24, 20), "unreadable NIfTI"),  # control: a sound header, so the data is read and fails
+        ("complex64", (24, 24, 20), "complex64 voxels: expected one real intensity per voxel (complex and RGB "
+                                    "images are refused)"),
+        ("RGB", (24, 24, 20), "RGB voxels: expected one real intensity per voxel"),
+        ("RGBA", (24, 24, 20), "RGBA voxels: expected one real intensity per voxel"),
+        ("uint8", (384, 384, 384), "384x384x384 is 56,623,104 voxels, more than the 16,777,216 (256^3) allowed "
+                                   "per volume"),
+        ("uint8", (24, 24, 20, 3), "expected a 3D volume, got shape (24, 24, 20, 3)"),
+    ],
+)
+def test_header_problems_are_refused_before_the_data_is_read(tmp_path: Path, write_case, dtype: str,
+                                                            shape: tuple[int, ...], problem: str) -> None:
+    case_dir = write_case(tmp_path, "BraTS2021_00001")
+    gz = case_dir / "BraTS2021_00001_t2.nii.gz"
+    path = gz.with_name("BraTS2021_00001_t2.nii")
+    _header_only(path, shape, dtype, nib.load(str(gz)).affine)
+    gz.unlink()
+    loaded, report = load_case(discover_cases(tmp_path)[0])
+    assert loaded is None
+    assert len(report.errors) == 1 and report.errors[0].startswith(f"{path}: {problem}"), report.errors
+
+
+@pytest.mark.parametrize("kind", ["complex", "rgb"])
+def test_complex_or_rgb_data_is_refused_not_truncated(tmp_path: Path, write_case, kind: str) -> None:
+    """Complex voxels used to lose their imaginary part silently; RGB ones must not be read as intensities."""
+    case_dir = write_case(tmp_path, "BraTS2021_00001")
+    path = case_dir / "BraTS2021_00001_flair.nii.gz"
+    img = nib.load(str(path))
+    data = np.asarray(img.dataobj)
+    if kind == "complex":
+        data = (data + 1j * data).astype(np.complex64)
+    else:
+        data = np.rec.fromarrays([data.astype(np.uint8)] * 3, names="R,G,B").view(
+            np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]))
+    nib.save(nib.Nifti1Image(data, img.affine), str(path))
+    _, report = load_case(discover_cases(tmp_path)[0])
+    name = "complex64" if kind == "complex" else "RGB"
+    assert report.errors == [f"{path}: {name} voxels: expected one real intensity per voxel "
+                             "(complex and RGB images are refused)"]
+
+
+@pytest.mark.parametrize(("size", "shown"), [(100.0, "100"), (1e-6, "1e-06")])
+def test_implausible_spacing_names_each_file_and_the_spacing(tmp_path: Path, write_case, size: float,
+                                                             shown: str) -> None:
+    write_case(tmp_path, "BraTS2021_00001", affine=np.diag([size, 1.0, 1.0, 1.0]))
+    case = discover_cases(tmp_path)[0]
+    _, report = load_case(case)
+    assert report.errors == [f"{path}: voxel spacing {shown}x1x1 mm is implausible (each axis must be 0.2 to 10 mm)"
+                             for path in case.files.values()]
+
+
+def test_spacing_range_ends_are_accepted(tmp_path: Path, write_case) -> None:
+    write_case(tmp_path, "BraTS2021_00001", affine=np.diag([0.2, 10.0, 1.0, 1.0]))
+    assert load_case(discover_cases(tmp_path)[0])[1].ok
+
+
+@pytest.mark.parametrize("modalities", [(1,), (0, 3)])
+def test_an_empty_modality_is_refused(tmp_path: Path, write_case, modalities: tuple[int, ...]) -> None:
+    image, label = synthetic_arrays()
+    image[list(modalities)] = 0
+    write_case(tmp_path, "BraTS2021_00001", image=image, label=label)
+    case = discover_cases(tmp_path)[0]
+    _, report = load_case(case)
+    names = ["t1", "t1ce", "t2", "flair"]
+    assert report.errors == [f"{case.images[names[m]]}: empty modality (every voxel is zero; a non-empty brain is "
+                             "needed in every modality)" for m in modalities]
+
+
+def test_nii_and_nii_gz_of_one_modality_are_refused(tmp_path: Path, write_case) -> None:
+    case_dir = write_case(tmp_path, "BraTS2021_00001")
+    gz = case_dir / "BraTS2021_00001_t2.nii.gz"
+    nib.save(nib.load(str(gz)), str(case_dir / "BraTS2021_00001_t2.nii"))
+    _, report = load_case(discover_cases(tmp_path)[0])
+    assert report.errors == [f"{gz}: BraTS2021_00001_t2.nii is present too (one file per modality: remove one)"]
+
+
+@pytest.mark.parametrize("kind", ["loop", "broken", "broken .nii"])
+def test_bad_symlinks_are_named_as_such(tmp_path: Path, write_case, kind: str) -> None:
+    case_dir = write_case(tmp_path, "BraTS2021_00001")
+    gz = case_dir / "BraTS2021_00001_t1ce.nii.gz"
+    gz.unlink()
+    link = gz.with_name("BraTS2021_00001_t1ce.nii") if kind == "broken .nii" else gz
+    link.symlink_to(link.name if kind == "loop" else "../elsewhere/gone.nii.gz")
+    _, report = load_case(discover_cases(tmp_path)[0])
+    problem = "symlink loop" if kind == "loop" else "broken symbolic link to ../elsewhere/gone.nii.gz"
+    assert len(report.errors) == 1 and report.errors[0].startswith(f"{link}: {problem}"), report.errors
+
+
+def test_duplicate_cases_are_refused_naming_both(tmp_path: Path, write_case) -> None:
+    import shutil
+
+    original = write_case(tmp_path, "BraTS2021_00001", seed=1)
+    copy = tmp_path / "BraTS2021_00007"  # byte-identical files under another id
+    copy.mkdir()
+    for path in original.iterdir():
+        shutil.copyfile(path, copy / path.name.replace("00001", "00007"))
+    write_case(tmp_path, "BraTS-GLI-00008-000", scheme=BRATS_GLI, seed=1)  # the same arrays in 2023 naming
+    write_case(tmp_path, "BraTS2021_00012", seed=12)
+    write_case(tmp_path, "BraTS-GLI-00012-000", scheme=BRATS_GLI, seed=13)  # one patient, other contents
+    write_case(tmp_path, "BraTS-GLI-00012-001", scheme=BRATS_GLI, seed=14)  # its follow-up: not a duplicate
+    reports = validate_cases(discover_cases(tmp_path), progress=False)
+    assert {r.case_id: r.errors for r in reports if r.errors} == {
+        "BraTS2021_00001": ["BraTS2021_00001: duplicate of BraTS-GLI-00008-000 (identical image content); keep one "
+                            "case"],
+        "BraTS2021_00007": ["BraTS2021_00007: duplicate of BraTS-GLI-00008-000 (identical image content); keep one "
+                            "case"],
+        "BraTS2021_00012": [f"BraTS2021_00012: same patient as {gli} (patient 00012 under both BraTS 2021 and GLI "
+                            "naming); keep one case" for gli in ("BraTS-GLI-00012-000", "BraTS-GLI-00012-001")],
+    }
+    assert "FAIL  BraTS2021_00007" in format_report(reports)

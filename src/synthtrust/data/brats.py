@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from synthtrust.errors import DataError
-from synthtrust.io import atomic_dir, write_nifti
+from synthtrust.io import NIFTI_SUFFIXES, atomic_dir, write_nifti
 
 MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 LABEL_KEY = "seg"
@@ -58,6 +58,8 @@ BRATS_GLI = NamingScheme(
 )
 SCHEMES: tuple[NamingScheme, ...] = (BRATS2021, BRATS_GLI)
 _CASE_DIR = re.compile(r"^(BraTS\d{4}_\d+|BraTS-[A-Z]+-\d+-\d+)$")
+#: BraTS 2023 GLI ids keep the BraTS 2021 patient number: BraTS2021_00012 is BraTS-GLI-00012-000.
+_GLIOMA_PATIENT = re.compile(r"^(?:BraTS2021_(?P<b21>\d+)|BraTS-GLI-(?P<gli>\d+)-\d+)$")
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,27 @@ class BratsCase:
         """All five expected files, modalities first then the label map."""
         return {**self.images, LABEL_KEY: self.label}
 
+    def present(self, key: str) -> list[Path]:
+        """Every file of ``key`` in the case directory (.nii.gz, then .nii); a dangling symlink counts."""
+        return _present(self.directory, self.scheme, self.case_id, key)
+
+
+def _present(directory: Path, scheme: NamingScheme, case_id: str, key: str) -> list[Path]:
+    paths = [directory / scheme.filename(case_id, key, ext) for ext in NIFTI_SUFFIXES]
+    return [p for p in paths if p.exists() or p.is_symlink()]
+
 
 def _existing(directory: Path, scheme: NamingScheme, case_id: str, key: str) -> Path:
-    """The path of ``key`` in ``directory``: the existing .nii.gz or .nii, else the expected .nii.gz."""
-    for ext in (".nii.gz", ".nii"):
-        candidate = directory / scheme.filename(case_id, key, ext)
-        if candidate.exists():
-            return candidate
-    return directory / scheme.filename(case_id, key)
+    """The path of ``key`` in ``directory``: the .nii.gz or .nii present (even as a broken or looping
+    symlink, so that it is reported as such), else the expected .nii.gz."""
+    return next(iter(_present(directory, scheme, case_id, key)), directory / scheme.filename(case_id, key))
+
+
+def patient_id(case_id: str) -> str | None:
+    """The glioma patient number of a BraTS 2021 or 2023 GLI case id (``00012`` for both BraTS2021_00012 and
+    BraTS-GLI-00012-000), or None for other ids (other cohorts number their patients independently)."""
+    match = _GLIOMA_PATIENT.match(case_id)
+    return None if match is None else match["b21"] or match["gli"]
 
 
 def _detect_scheme(directory: Path) -> NamingScheme | None:

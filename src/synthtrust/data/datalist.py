@@ -19,14 +19,39 @@ DECATHLON_KEYS = {"train": "training", "val": "validation", "test": "testing"}
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The manifest written by the prepare stage."""
+    """The manifest written by the prepare stage, checked for what the datalists read from it.
+
+    Raises:
+        DataError: naming the file and the key: not found, not JSON, not an object, ``splits`` or ``cases``
+            missing, a split naming a case not in ``cases``, or a case without its five files' paths.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: manifest not found (run the prepare stage first: dvc repro prepare)")
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: manifest is not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: manifest is not a JSON object (got {type(manifest).__name__})")
+    for key in ("splits", "cases"):
+        if not isinstance(manifest.get(key), dict):
+            raise DataError(f"{path}: manifest key {key!r} is missing or not an object")
+    cases = manifest["cases"]
+    for split, ids in manifest["splits"].items():
+        if not isinstance(ids, list):
+            raise DataError(f"{path}: splits.{split} is not a list of case ids")
+        unknown = [cid for cid in ids if not isinstance(cid, str) or cid not in cases]
+        if unknown:
+            raise DataError(f"{path}: splits.{split} names case(s) not in 'cases': {unknown}")
+        for cid in ids:
+            files = cases[cid].get("files") if isinstance(cases[cid], dict) else None
+            files = files if isinstance(files, dict) else {}
+            missing = [k for k in (*MODALITIES, LABEL_KEY) if not isinstance(files.get(k), dict)
+                       or not isinstance(files[k].get("path"), str)]
+            if missing:
+                raise DataError(f"{path}: cases.{cid}.files lacks the path of {', '.join(missing)}")
+    return manifest
 
 
 def case_item(root: Path, files: dict[str, Any], case_id: str) -> dict[str, Any]:

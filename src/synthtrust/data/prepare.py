@@ -47,8 +47,15 @@ from synthtrust.data.brats import (
     write_case,
 )
 from synthtrust.data.datalist import DATALIST, decathlon_datalist
-from synthtrust.data.validation import LoadedCase, load_case
-from synthtrust.errors import DataError
+from synthtrust.data.validation import (
+    MAX_VOXELS,
+    SPACING_RANGE_MM,
+    CaseReport,
+    LoadedCase,
+    duplicate_problems,
+    load_case,
+)
+from synthtrust.errors import DataError, ParamsError
 from synthtrust.io import atomic_dir, atomic_write_json, sha256_file
 from synthtrust.params import DataParams, SplitParams
 
@@ -90,6 +97,23 @@ def preprocessing(params: DataParams) -> tuple[Compose, Compose]:
     return Compose(to_brain), Compose(to_grid)
 
 
+def check_grid(params: DataParams) -> None:
+    """Refuse a ``data.spacing`` or ``data.spatial_size`` whose prepared cases would fail the validation
+    they are read back through (SPACING_RANGE_MM, MAX_VOXELS).
+
+    Raises:
+        ParamsError: naming the key and the bound.
+    """
+    low, high = SPACING_RANGE_MM
+    if params.spacing is not None and not all(low <= s <= high for s in params.spacing):
+        raise ParamsError(f"data.spacing: {params.spacing} mm is outside the plausible {low:g} to {high:g} mm "
+                          "per axis that validation accepts")
+    voxels = int(np.prod(params.spatial_size))
+    if voxels > MAX_VOXELS:
+        raise ParamsError(f"data.spatial_size: {params.spatial_size} is {voxels:,} voxels, more than the "
+                          f"{MAX_VOXELS:,} (256^3) validation accepts per volume")
+
+
 def _to_meta(loaded: LoadedCase) -> dict[str, MetaTensor]:
     affine = torch.as_tensor(loaded.affine, dtype=torch.float64)
     return {
@@ -101,9 +125,11 @@ def _to_meta(loaded: LoadedCase) -> dict[str, MetaTensor]:
 def prepare(params: DataParams, out: str | Path = "data/prepared", progress: bool = True) -> dict[str, Any]:
     """Run the prepare stage from ``params.raw_dir()`` into ``out``; returns the manifest.
 
-    All cases are checked; if any fails, a DataError lists every problem and ``out`` is not written.
+    All cases are checked, each on its own and then for duplicates across cases (identical images, or one
+    patient under both namings); if any fails, a DataError lists every problem and ``out`` is not written.
     """
     started = time.perf_counter()
+    check_grid(params)
     raw_dir = params.raw_dir()
     if params.source == "brats" and not raw_dir.exists():
         raise DataError(f"{raw_dir}: BraTS directory does not exist (set data.brats_dir in params.yaml)")
@@ -114,10 +140,12 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
     out = Path(out)
     errors: list[str] = []
     records: dict[str, Any] = {}
+    reports: list[CaseReport] = []
     logger.info("preparing %d %s cases from %s into %s", len(cases), params.source, raw_dir, out)
     with atomic_dir(out) as tmp:
         for case in tqdm(cases, desc="prepare", unit="case", disable=not progress):
             loaded, report = load_case(case)
+            reports.append(report)
             if loaded is None:
                 errors.extend(report.errors)
                 continue
@@ -153,6 +181,7 @@ def prepare(params: DataParams, out: str | Path = "data/prepared", progress: boo
                 "volumes_ml": {r: round(v * voxel_ml, 4) for r, v in after.items()},
                 "spacing_mm": [round(s, 6) for s in voxel_spacing(affine)],
             }
+        errors.extend(problem for problems in duplicate_problems(reports).values() for problem in problems)
         if errors:
             raise DataError(
                 f"{len(errors)} problem(s) in {raw_dir}; nothing was written to {out}:\n  - "

@@ -26,15 +26,25 @@ from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 from synthtrust.bundles import SEGMENTER, bundle_dir, parse
 from synthtrust.data.brats import MODALITIES
 from synthtrust.errors import DataError
+from synthtrust.registry import integrity
+from synthtrust.registry.integrity import IntegrityError
 from synthtrust.segmenter.checkpoint import load_network_state
 
 NETWORK_FILE = "network.json"
 
 
 class SegmenterModel(mlflow.pyfunc.PythonModel):
-    """SwinUNETR segmenter bundle, served through MLflow."""
+    """SwinUNETR segmenter bundle, served through MLflow. It carries the sha256 of its artifacts (checkpoint,
+    bundle copy, network params) and refuses to load artifacts that differ (:mod:`integrity`)."""
+
+    def __init__(self, digests: dict[str, str] | None = None) -> None:
+        self.digests = digests
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        if not self.digests:
+            raise IntegrityError("this model records no digests of its artifacts (registered by an older "
+                                 "synthtrust?); refused: re-register it")
+        integrity.verify(context.artifacts, self.digests, "MLflow model")  # before any config is parsed
         network = json.loads(Path(context.artifacts["network"]).read_text())
         parser = parse(SEGMENTER, ["inference"], network, root=context.artifacts["bundle"])
         self.device = parser.get_parsed_content("device")

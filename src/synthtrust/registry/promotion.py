@@ -1,13 +1,20 @@
 """Gated promotion and rollback of the ``champion`` alias, with an audit trail in version tags.
 
-The gate: no region's real-test Dice (TC, WT, ET) of the challenger may be worse than the current
-champion's by more than ``registry.margin``, and the trust scorecard, once the trust stage writes it,
-must pass. A refused promotion raises :class:`PromotionRefused` and changes nothing.
+The gate trusts only what it can verify. Both versions' model files are downloaded and checked against the
+digests recorded at registration (:mod:`integrity`), and the real-test Dice it compares is read from the
+evaluation artifact whose sha256 the registering run recorded (a version's ``test_dice_*`` tags must agree
+with it; hand-written tags on a version pointing at an empty folder are refused). Then: no region's Dice of
+the challenger may be worse than the current champion's by more than ``registry.margin``, and the trust
+scorecard must pass and be bound to this very version: its name and number, its registering run, its
+checkpoint's sha256 and the store. A missing scorecard refuses, unless the caller says
+``without_scorecard=True`` (``--without-scorecard``), which the trail records. A refused promotion raises
+:class:`PromotionRefused` and changes nothing.
 
 MLflow's registry has no compare-and-set on aliases, so promotions and rollbacks are serialised with a
-file lock keyed by the tracking URI: enough for every process on one machine (the embedded SQLite store,
-or a team's CI runner). Promotions from several machines against one tracking server should run in one
-CI job with a concurrency group.
+file lock keyed by the canonical store (``tracking.canonical_store``: every spelling of one store is one
+key): enough for every process on one machine (the embedded SQLite store, or a team's CI runner).
+Promotions from several machines against one tracking server should run in one CI job with a concurrency
+group.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from synthtrust import tracking
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import SynthtrustError
 from synthtrust.params import RegistryParams
-from synthtrust.registry import CHALLENGER, CHAMPION
+from synthtrust.registry import CHALLENGER, CHAMPION, integrity
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +64,7 @@ class GateResult:
 @contextlib.contextmanager
 def registry_lock() -> Iterator[None]:
     """Exclusive lock for alias changes in the current tracking store (all processes on this machine)."""
-    key = hashlib.sha256(tracking.tracking_uri().encode()).hexdigest()[:16]
+    key = hashlib.sha256(tracking.canonical_store().encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"synthtrust-registry-{key}.lock"
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -75,19 +82,39 @@ def alias_version(client: mlflow.MlflowClient, name: str, alias: str) -> ModelVe
         return None
 
 
-def _test_dice(version: ModelVersion) -> dict[str, float]:
-    try:
-        return {r: float(version.tags[f"test_dice_{r}"]) for r in REGION_NAMES}
-    except KeyError as exc:
-        raise SynthtrustError(f"version {version.version} has no real-test Dice tag {exc} (not registered by "
-                              "synthtrust register?)") from exc
+def verified_dice(client: mlflow.MlflowClient, version: ModelVersion) -> tuple[dict[str, float], int]:
+    """``version``'s real-test Dice per region and its number of test cases, from its verified evaluation
+    artifact, after its model files were verified."""
+    with tempfile.TemporaryDirectory() as staging:
+        integrity.fetch(client, version, Path(staging) / "model")
+        evaluation = integrity.evaluation(client, version, Path(staging) / "evaluation")
+    dice = {r: float(evaluation["dice"][r]) for r in REGION_NAMES}
+    for region, value in dice.items():
+        tag = version.tags.get(f"test_dice_{region}")
+        if tag is not None and abs(float(tag) - value) > 1e-9:
+            raise integrity.IntegrityError(f"{version.name} version {version.version}: tag test_dice_{region} = "
+                                           f"{tag} differs from its recorded evaluation ({value}); refused")
+    return dice, int(evaluation["n_cases"])
 
 
-def gate(candidate: ModelVersion, champion: ModelVersion | None, params: RegistryParams) -> GateResult:
-    """Non-inferiority per region against the champion, and the trust scorecard."""
+def _scorecard_problem(card: dict[str, Any], candidate: ModelVersion, checkpoint: str) -> str | None:
+    """Why the scorecard does not judge ``candidate`` (None when it does)."""
+    model = card.get("model", {})
+    expected = {"name": candidate.name, "version": str(candidate.version), "run_id": candidate.run_id,
+                "checkpoint_sha256": checkpoint, "store": tracking.store_id()}
+    for key, value in expected.items():
+        if str(model.get(key, "")) != str(value):
+            return f"it judges {key} {model.get(key) or '?'}, not {value}"
+    return None
+
+
+def gate(client: mlflow.MlflowClient, candidate: ModelVersion, champion: ModelVersion | None,
+         params: RegistryParams, without_scorecard: bool = False) -> GateResult:
+    """Non-inferiority per region against the champion on verified figures, and the bound trust scorecard."""
     result = GateResult()
-    ours = _test_dice(candidate)
-    theirs = _test_dice(champion) if champion is not None else {}
+    ours, n_cases = verified_dice(client, candidate)
+    theirs = verified_dice(client, champion)[0] if champion is not None else {}
+    result.figures["gate.test_cases"] = str(n_cases)
     for region in REGION_NAMES:
         result.figures[f"gate.test_dice_{region}"] = f"{ours[region]:.4f}"
         if region in theirs:
@@ -96,24 +123,42 @@ def gate(candidate: ModelVersion, champion: ModelVersion | None, params: Registr
             if delta < -params.margin:
                 result.failures.append(
                     f"{region}: real-test Dice {ours[region]:.4f} is {-delta:.4f} below champion version "
-                    f"{champion.version}'s {theirs[region]:.4f} (margin {params.margin})")
+                    f"{champion.version}'s {theirs[region]:.4f} (margin {params.margin}, {n_cases} test cases)")
     scorecard = Path(params.scorecard)
     if not scorecard.is_absolute():
         scorecard = tracking.repo_root() / scorecard
-    if scorecard.is_file():
+    if not scorecard.is_file():
+        if without_scorecard:
+            result.figures["gate.trust"] = "skipped (--without-scorecard)"
+        else:
+            result.figures["gate.trust"] = "no scorecard"
+            result.failures.append(f"no trust scorecard at {params.scorecard} (run: dvc repro trust, or promote "
+                                   "--without-scorecard to promote on the Dice gate alone)")
+        return result
+    try:
         card = json.loads(scorecard.read_text())
-        result.figures["gate.trust"] = "pass" if card.get("passed") else "fail"
-        judged = str(card.get("model", {}).get("version", ""))
-        if judged != str(candidate.version):
-            result.figures["gate.trust"] = f"scorecard is for version {judged or '?'}"
-            result.failures.append(f"trust scorecard {params.scorecard} judges version {judged or '?'}, not "
-                                   f"{candidate.version} (run: dvc repro trust)")
-        elif not card.get("passed"):
-            failed = [name for name, f in card.get("factors", {}).items() if not f.get("passed")]
-            result.failures.append(f"trust scorecard {params.scorecard} fails: {', '.join(failed) or 'verdict'}")
+    except json.JSONDecodeError as exc:
+        result.failures.append(f"trust scorecard {params.scorecard} is not valid JSON ({exc.msg})")
+        return result
+    problem = _scorecard_problem(card, candidate, integrity.recorded(client, candidate)["checkpoint_sha256"])
+    if problem is not None:
+        result.figures["gate.trust"] = "scorecard of another model"
+        result.failures.append(f"trust scorecard {params.scorecard} is not this version's: {problem} "
+                               "(run: dvc repro trust)")
+    elif card.get("passed") is not True:
+        result.figures["gate.trust"] = "fail"
+        failed = [name for name, f in card.get("factors", {}).items() if not f.get("passed")]
+        result.failures.append(f"trust scorecard {params.scorecard} fails: {', '.join(failed) or 'verdict'}")
     else:
-        result.figures["gate.trust"] = "no scorecard yet"
+        result.figures["gate.trust"] = "pass"
     return result
+
+
+def _version(client: mlflow.MlflowClient, name: str, version: str | int) -> ModelVersion:
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException:
+        raise SynthtrustError(f"{name}: no version {version} in {tracking.shown_uri()}") from None
 
 
 def _audit(action: str, by: str | None, reason: str) -> dict[str, str]:
@@ -126,20 +171,19 @@ def _set_tags(client: mlflow.MlflowClient, name: str, version: str, tags: dict[s
         client.set_model_version_tag(name, version, key, str(value))
 
 
-def promote(params: RegistryParams, version: str | int | None = None, reason: str = "", by: str | None = None
-            ) -> dict[str, Any]:
+def promote(params: RegistryParams, version: str | int | None = None, reason: str = "", by: str | None = None,
+            without_scorecard: bool = False) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (default: the challenger) if the gate passes."""
     client = mlflow.MlflowClient(tracking.tracking_uri())
     name = params.model_name
     with registry_lock():
-        candidate = (client.get_model_version(name, str(version)) if version is not None
-                     else alias_version(client, name, CHALLENGER))
+        candidate = _version(client, name, version) if version is not None else alias_version(client, name, CHALLENGER)
         if candidate is None:
             raise SynthtrustError(f"{name}: no '{CHALLENGER}' alias (run: dvc repro register)")
         champion = alias_version(client, name, CHAMPION)
         if champion is not None and str(champion.version) == str(candidate.version):
             raise SynthtrustError(f"{name}: version {candidate.version} is already the champion")
-        result = gate(candidate, champion, params)
+        result = gate(client, candidate, champion, params, without_scorecard)
         if not result.passed:
             raise PromotionRefused(f"{name}: promotion of version {candidate.version} refused: "
                                    + "; ".join(result.failures))

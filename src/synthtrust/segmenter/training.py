@@ -21,7 +21,7 @@ from monai.bundle import ConfigParser
 from synthtrust import bundles, tracking
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import DataError
-from synthtrust.io import atomic_dir, atomic_write_json
+from synthtrust.io import atomic_dir, atomic_write_json, claim_output
 from synthtrust.params import SegmenterParams
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,20 @@ def read_mix(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: mix datalist not found (run: dvc repro mix)")
-    mix = json.loads(path.read_text())
-    if not mix.get("training"):
+    try:
+        mix = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON mix datalist ({exc})") from None
+    if not isinstance(mix, dict) or not mix.get("training"):
         raise DataError(f"{path}: the datalist has no training cases")
+    for key in ("alpha", "mode", "seed", "n_real", "n_synthetic"):
+        if key not in mix:
+            raise DataError(f"{path}: no {key!r}: not a mix written by synthtrust mix")
     root = tracking.repo_root()
     for item in mix["training"] + mix.get("validation", []):
+        if not isinstance(item, dict) or not {"case_id", "image", "label"} <= item.keys() \
+                or not isinstance(item["image"], list):
+            raise DataError(f"{path}: every case needs case_id, image (four paths) and label; got {str(item)[:80]}")
         if len(item["image"]) != 4:
             raise DataError(f"{path}: case {item['case_id']} has {len(item['image'])} image channels, expected 4 "
                             "(t1, t1ce, t2, flair)")
@@ -96,7 +105,7 @@ def fit(params: SegmenterParams, mix_path: str | Path, out: str | Path, experime
 
     ``attach(parser)`` may add handlers to the parsed engines (the search's pruning does).
     """
-    out = Path(out).resolve()
+    out = claim_output(Path(out).resolve(), VALIDATION_FILE, "train-segmenter")
     history = ValidationHistory()
 
     def attach_all(parser: ConfigParser) -> None:

@@ -27,56 +27,35 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from monai.bundle import ConfigParser, ckpt_export
 
 from synthtrust import tracking
 from synthtrust.bundles import SEGMENTER, bundle_dir
 from synthtrust.errors import DataError, ParamsError
-from synthtrust.io import atomic_dir, atomic_write_json, sha256_file
+from synthtrust.io import atomic_dir, atomic_write_json, claim_output, sha256_file
 from synthtrust.params import SegmenterParams
+from synthtrust.registry import integrity
 from synthtrust.segmenter.checkpoint import load_network_state
 
 logger = logging.getLogger(__name__)
 
-MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")  # given one, only a registered version is accepted
 TRACE_TOLERANCE = 1e-4
 
 
-def _registered_version(uri: str) -> Any | None:
-    """The registry's ModelVersion behind ``models:/<name>@<alias>`` or ``models:/<name>/<version>``."""
-    import mlflow
-
-    match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))", uri)
-    if match is None:
-        return None
-    name, alias, version = match.groups()
-    client = mlflow.MlflowClient()
-    return client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
-
-
 def _from_mlflow(uri: str, staging: Path) -> dict[str, Any]:
-    """Checkpoint, bundle copy, network params and provenance of the pyfunc model at ``uri``."""
+    """Checkpoint, bundle copy, network params and provenance of the registered version at ``uri``, verified
+    against the digests recorded at registration before anything in it is parsed."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking.tracking_uri())
-    try:
-        version = _registered_version(uri)
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
-    except mlflow.exceptions.MlflowException as exc:
-        raise DataError(f"{uri}: cannot be resolved in {tracking.tracking_uri()}: {exc.message}") from exc
-    mlmodel = local / "MLmodel"
-    artifacts = yaml.safe_load(mlmodel.read_text()).get("flavors", {}).get("python_function", {}).get("artifacts", {}) \
-        if mlmodel.is_file() else {}
-    if not {"checkpoint", "bundle", "network"} <= artifacts.keys():
-        raise DataError(f"{uri}: not a synthtrust segmenter model (no checkpoint/bundle/network artifacts)")
-    source = {"uri": uri}
-    if version is not None:
-        source.update(registered_model=version.name, version=int(version.version),
-                      aliases=list(version.aliases), tags=dict(version.tags))
-    return {"checkpoint": local / artifacts["checkpoint"]["path"], "bundle": local / artifacts["bundle"]["path"],
-            "network": json.loads((local / artifacts["network"]["path"]).read_text()), "source": source,
-            "model_card": version.description if version is not None else None}
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    version = integrity.resolve(client, uri)
+    model = integrity.fetch(client, version, staging)
+    source = {"uri": uri, "registered_model": version.name, "version": int(version.version),
+              "aliases": list(version.aliases), "run_id": version.run_id,
+              "tags": dict(version.tags)}
+    return {"checkpoint": model.checkpoint, "bundle": model.bundle, "network": model.network, "source": source,
+            "model_card": version.description}
 
 
 def _from_checkpoint(path: str, params: SegmenterParams) -> dict[str, Any]:
@@ -107,6 +86,18 @@ def deploy_config(bundle: Path, network: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def check_state(config: dict[str, Any], state: dict[str, Any], checkpoint: Path) -> None:
+    """Refuse a checkpoint that is not of the segmenter network ``config`` describes (e.g. the generator's)."""
+    parser = ConfigParser(config)
+    network = parser.get_parsed_content("network_def")
+    try:
+        network.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise DataError(f"{checkpoint}: not a checkpoint of this segmenter network (SwinUNETR with the params "
+                        f"given): {first}") from None
+
+
 def check_trace(root: Path, state: dict[str, Any]) -> float:
     """Max |traced - eager| (the eager network holding ``state``) on a seeded input of the sliding-window
     size; raises above TRACE_TOLERANCE."""
@@ -127,6 +118,7 @@ def check_trace(root: Path, state: dict[str, Any]) -> float:
 def run(model: str, out: str | Path, params: SegmenterParams | None = None) -> dict[str, Any]:
     """Write the deployable bundle of ``model`` (``models:/...`` URI, or a checkpoint path whose network is
     the one ``params`` describe) to ``out``."""
+    claim_output(out, "configs/inference.json", "export-bundle")
     with tempfile.TemporaryDirectory() as staging:
         found = _from_mlflow(model, Path(staging)) if model.startswith(MLFLOW_SCHEMES) \
             else _from_checkpoint(model, params)  # type: ignore[arg-type]
@@ -136,6 +128,7 @@ def run(model: str, out: str | Path, params: SegmenterParams | None = None) -> d
             state, key = load_network_state(checkpoint)
         except Exception as exc:
             raise DataError(f"{checkpoint}: not a readable PyTorch checkpoint ({exc})") from exc
+        check_state(config, state, checkpoint)
         with atomic_dir(out) as root:
             shutil.copytree(bundle, root, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("models", "eval", "__pycache__", "inference.yaml"))

@@ -24,7 +24,7 @@ from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json, atomic_write_text, sha256_file
 from synthtrust.params import RegistryParams, SegmenterParams
-from synthtrust.registry import CHALLENGER
+from synthtrust.registry import CHALLENGER, integrity
 from synthtrust.registry.model import SegmenterModel, model_artifacts
 from synthtrust.search import EXPERIMENT
 from synthtrust.segmenter.scoring import per_case_csv, score, summarise
@@ -66,13 +66,49 @@ Check the trust scorecard (reports/trust) before promoting.
 """
 
 
-def _already_registered(client: mlflow.MlflowClient, name: str, sha: str, bundle: str) -> ModelVersion | None:
-    """The version holding this checkpoint with this version of the bundle (a version logged with another
-    bundle carries another bundle copy, so it is registered anew)."""
+def _already_registered(client: mlflow.MlflowClient, name: str, digests: dict[str, str]) -> ModelVersion | None:
+    """The version holding exactly these artifacts (checkpoint, bundle copy, network params); a version
+    logged with another bundle carries another bundle copy, so it is registered anew."""
     for version in client.search_model_versions(f"name = '{name}'"):
-        if version.tags.get("checkpoint_sha256") == sha and version.tags.get("bundle_version") == bundle:
+        if all(version.tags.get(key) == value for key, value in digests.items()):
             return version
     return None
+
+
+def _log_version(client: mlflow.MlflowClient, params: RegistryParams, segmenter: SegmenterParams,
+                 best: dict[str, Any], info: dict[str, Any], artifacts: dict[str, str], digests: dict[str, str],
+                 evaluation: dict[str, Any], staging: Path, bundle: str) -> ModelVersion:
+    """Log the pyfunc model with its evaluation and digests (run params: immutable) and register it."""
+    test = evaluation
+    evaluation_file = staging / integrity.EVALUATION_PATH
+    evaluation_file.parent.mkdir(parents=True)
+    evaluation_file.write_bytes(integrity.evaluation_bytes(evaluation))
+    recorded = {**digests, integrity.EVALUATION_DIGEST: integrity.evaluation_digest(evaluation)}
+    with tracking.stage_run("register", EXPERIMENT,
+                            params={"alpha": best["alpha"], "mix.mode": best["mode"],
+                                    "segmenter": segmenter.model_dump(), **recorded},
+                            tags={"optuna.study": info["study"], "optuna.trial": best["trial"]}):
+        mlflow.log_metrics({f"test_dice_{r}": v for r, v in test["dice"].items()})
+        mlflow.log_artifact(str(evaluation_file), artifact_path=str(Path(integrity.EVALUATION_PATH).parent))
+        logged = mlflow.pyfunc.log_model(
+            name="brats-swinunetr", python_model=SegmenterModel(digests), artifacts=artifacts,
+            code_paths=[str(Path(__file__).resolve().parents[1])],  # the synthtrust package, for serving
+            pip_requirements=_requirements(),
+            registered_model_name=params.model_name,
+        )
+    version = client.get_model_version(params.model_name, str(logged.registered_model_version))
+    tags = {"alpha": best["alpha"], "mix_mode": best["mode"], "optuna_study": info["study"],
+            "optuna_trial": best["trial"], "git_commit": info["git_commit"], **recorded,
+            "source_run_id": best.get("run_id") or "", "python": sys.version.split()[0],
+            "bundle_version": bundle, "test_cases": test["n_cases"],
+            **{f"val_dice_{r}": best["val_dice"][r] for r in REGION_NAMES},
+            **{f"test_dice_{r}": test["dice"][r] for r in REGION_NAMES},
+            **{f"dvc.{k}": v for k, v in info["dvc"].items()}}
+    for key, value in tags.items():
+        client.set_model_version_tag(params.model_name, version.version, key, str(value))
+    client.update_model_version(params.model_name, version.version, description=model_card(info))
+    logger.info("registered %s version %s (alpha=%.3f)", params.model_name, version.version, best["alpha"])
+    return version
 
 
 def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
@@ -102,37 +138,20 @@ def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
     }
     client = mlflow.MlflowClient(tracking.tracking_uri())
     bundle = bundles.version(bundles.SEGMENTER)
-    version = _already_registered(client, params.model_name, sha, bundle)
-    if version is None:
-        with tracking.stage_run("register", EXPERIMENT,
-                                params={"alpha": best["alpha"], "mix.mode": best["mode"],
-                                        "segmenter": segmenter.model_dump()},
-                                tags={"optuna.study": info["study"], "optuna.trial": best["trial"]}), \
-                tempfile.TemporaryDirectory() as staging:
-            mlflow.log_metrics({f"test_dice_{r}": v for r, v in test["dice"].items()})
-            logged = mlflow.pyfunc.log_model(
-                name="brats-swinunetr", python_model=SegmenterModel(),
-                artifacts=model_artifacts(checkpoint, segmenter.network_overrides(), staging),
-                code_paths=[str(Path(__file__).resolve().parents[1])],  # the synthtrust package, for serving
-                pip_requirements=_requirements(),
-                registered_model_name=params.model_name,
-            )
-        version = client.get_model_version(params.model_name, str(logged.registered_model_version))
-        tags = {"alpha": best["alpha"], "mix_mode": best["mode"], "optuna_study": info["study"],
-                "optuna_trial": best["trial"], "git_commit": info["git_commit"], "checkpoint_sha256": sha,
-                "source_run_id": best.get("run_id") or "", "python": sys.version.split()[0],
-                "bundle_version": bundle,
-                **{f"val_dice_{r}": best["val_dice"][r] for r in REGION_NAMES},
-                **{f"test_dice_{r}": test["dice"][r] for r in REGION_NAMES},
-                **{f"dvc.{k}": v for k, v in info["dvc"].items()}}
-        for key, value in tags.items():
-            client.set_model_version_tag(params.model_name, version.version, key, str(value))
-        client.update_model_version(params.model_name, version.version, description=model_card(info))
-        logger.info("registered %s version %s (alpha=%.3f)", params.model_name, version.version, best["alpha"])
-    else:
-        logger.info("checkpoint already registered as %s version %s", params.model_name, version.version)
+    evaluation = {"split": "test", "n_cases": len(scored), "checkpoint_sha256": sha, "dice": test["dice"],
+                  "hd95": test["hd95"]}
+    with tempfile.TemporaryDirectory() as staging:
+        artifacts = model_artifacts(checkpoint, segmenter.network_overrides(), staging)
+        digests = integrity.artifact_digests(artifacts)
+        version = _already_registered(client, params.model_name, digests)
+        if version is None:
+            version = _log_version(client, params, segmenter, best, info, artifacts, digests, evaluation,
+                                   Path(staging), bundle)
+        else:
+            logger.info("checkpoint already registered as %s version %s", params.model_name, version.version)
     client.set_registered_model_alias(params.model_name, CHALLENGER, version.version)
     result = {"model_name": params.model_name, "version": int(version.version), "alias": CHALLENGER,
+              "checkpoint_sha256": sha, "run_id": version.run_id, "store": tracking.store_id(),
               "alpha": best["alpha"], "mode": best["mode"], "trial": best["trial"],
               "val_dice": best["val_dice"], "test_dice": test["dice"], "test_hd95": test["hd95"]}
     atomic_write_text(card, model_card(info))

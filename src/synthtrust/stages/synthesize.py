@@ -19,8 +19,8 @@ from synthtrust import tracking
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.generator import EXPERIMENT
 from synthtrust.generator.checks import contrast_agreement, format_agreement
-from synthtrust.generator.synthesis import Synthesizer
-from synthtrust.io import atomic_write_json
+from synthtrust.generator.synthesis import PROVENANCE_SUFFIX, Synthesizer
+from synthtrust.io import atomic_write_json, claim_output
 from synthtrust.params import GeneratorParams
 from synthtrust.plots import real_vs_synthetic
 
@@ -29,11 +29,12 @@ SPLITS = ("train", "test")
 
 
 def _prune(directory: Path, keep: set[str]) -> None:
-    """Remove case directories that are no longer part of the dataset (e.g. after a new split)."""
+    """Remove synthetic cases (directories with this stage's provenance sidecar) that are no longer part of
+    the dataset (e.g. after a new split); nothing else is touched."""
     if directory.is_dir():
         for case_dir in directory.iterdir():
-            if case_dir.name not in keep:
-                shutil.rmtree(case_dir) if case_dir.is_dir() else case_dir.unlink()
+            if case_dir.name not in keep and (case_dir / f"{case_dir.name}{PROVENANCE_SUFFIX}").is_file():
+                shutil.rmtree(case_dir)
 
 
 def run(params: GeneratorParams, checkpoint: str | Path = "models/generator/model.pt",
@@ -41,7 +42,7 @@ def run(params: GeneratorParams, checkpoint: str | Path = "models/generator/mode
         metrics: str | Path = "metrics/generator.json",
         figure: str | Path = "reports/generator/real_vs_synthetic.png") -> dict[str, Any]:
     """Run the stage; returns the metrics written to ``metrics``."""
-    out = Path(out)
+    out = claim_output(out, "train", "synthesize")
     synthesizer = Synthesizer(params, checkpoint)
     with tracking.stage_run("synthesize", EXPERIMENT, params={"generator": params.model_dump()},
                             tags={"checkpoint_sha256": synthesizer.provenance["checkpoint_sha256"]},

@@ -19,7 +19,7 @@ import torch
 from synthtrust import bundles, tracking
 from synthtrust.data.datalist import read_manifest
 from synthtrust.generator import EXPERIMENT
-from synthtrust.io import atomic_write_json
+from synthtrust.io import atomic_write_json, claim_output
 from synthtrust.params import GeneratorParams
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def resumable_checkpoint(out: Path, expected: dict[str, Any]) -> Path | None:
 def run(params: GeneratorParams, manifest_path: str | Path = "data/prepared/manifest.json",
         out: str | Path = "models/generator") -> Path:
     """Train (or resume) the generator; returns the path of the EMA weights (``model.pt``)."""
-    out, manifest_path = Path(out).resolve(), Path(manifest_path)
+    out, manifest_path = claim_output(Path(out).resolve(), FINGERPRINT, "train-generator"), Path(manifest_path)
     manifest = read_manifest(manifest_path)
     expected = fingerprint(params, manifest)
     resume = resumable_checkpoint(out, expected)

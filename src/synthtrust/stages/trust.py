@@ -101,7 +101,10 @@ def assess(params: TrustParams, alphas: list[float], segmenter: SegmenterParams,
     card = {
         "passed": all(f["passed"] for f in factors.values()),
         "model": {"name": challenger["model_name"], "version": challenger["version"],
-                  "alpha": challenger["alpha"], "mode": challenger["mode"]},
+                  "alpha": challenger["alpha"], "mode": challenger["mode"],
+                  # what binds this scorecard to one version in one store (the promotion gate checks all)
+                  "run_id": challenger.get("run_id"), "checkpoint_sha256": challenger.get("checkpoint_sha256"),
+                  "store": challenger.get("store")},
         "factors": factors,
         "per_alpha": per_alpha,
         "params": params.model_dump(),
