@@ -92,3 +92,71 @@ def test_mix_rejects_alpha_outside_the_unit_interval(alpha: str, tmp_path: Path,
     assert _exit_code(["mix", "--alpha", alpha, "--out", "mix.json"]) == 1
     assert f"alpha must be a number in [0, 1], got {float(alpha)}" in caplog.text
     assert not Path("mix.json").exists()
+
+
+def _script(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120
+            ) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("synthtrust")
+    return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["train-generator", "--parms", "tiny.yaml"], "unknown flag --parms (did you mean --params?)"),
+    (["train-generator", "--params=params.yaml", "--params", "x"], "--params given twice"),
+    (["make-phantoms", "params.yaml", "data/raw/x", "surplus"], "unexpected argument surplus"),
+    (["promote", "--version", "abc"], "--version: Input should be a valid integer"),
+    (["mix", "half"], "--alpha: Input should be a valid number"),
+    (["train-segmenter", "0.0", "--max-steps", "3"], "unknown flag --max-steps"),
+])
+def test_a_mistyped_command_line_stops_before_any_work(tmp_path: Path, args: list[str], says: str) -> None:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "models" / "generator").mkdir(parents=True)
+    (tmp_path / "models" / "generator" / "model.pt").write_text("the user's model")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = _script(*args, cwd=tmp_path)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_folder_that_is_not_the_commands_output_is_never_replaced(prepared_dir: Path, tmp_path: Path) -> None:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    for args, marker in ((["train-generator", "--manifest", str(prepared_dir / "manifest.json")], "fingerprint.json"),
+                         (["make-phantoms"], "phantoms.json"), (["prepare"], "manifest.json"),
+                         (["export-bundle", "--model", str(tmp_path / "x.pt")], "configs/inference.json")):
+        result = _script(*args, "--out", str(mine), cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert f"{mine}: not empty and not an output of {args[0]} (no {marker})" in result.stderr
+        assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    result = _script("mix", "0.5", "--out", str(mine), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_credentials_in_the_tracking_uri_are_never_printed(tmp_path: Path) -> None:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    uri = "http://alice:s3cret-pw@127.0.0.1:9/"  # nothing listens on port 9: every call fails
+    result = _script("promote", cwd=tmp_path, timeout=300,
+                     env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                          "MLFLOW_HTTP_REQUEST_TIMEOUT": "2", "MLFLOW_TRACKING_PASSWORD": "other-secret"})
+    assert result.returncode != 0
+    assert "s3cret-pw" not in result.stderr + result.stdout and "other-secret" not in result.stderr + result.stdout
+
+
+def test_sigterm_stops_a_command_like_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    script = Path(sys.executable).with_name("synthtrust")
+    proc = subprocess.Popen([str(script), "make-phantoms", "--out", "data/raw/phantom"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "data" / "raw").glob(".phantom.*.partial")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted (signal SIGTERM)" in err and "Traceback" not in err, err
+    assert list((tmp_path / "data" / "raw").iterdir()) == []  # the partial output went with it

@@ -94,3 +94,35 @@ def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy:
     metadata = json.loads((exported / "configs" / "metadata.json").read_text())
     assert metadata["synthtrust"]["version"] == int(version.version)
     assert (exported / "models" / "model.ts").is_file()
+
+
+def test_a_killed_dvc_repro_stops_its_stage_and_the_rerun_ends_the_same(repo_copy: Path) -> None:
+    import signal
+    import time
+
+    import mlflow
+    import psutil
+
+    dvc = [sys.executable, "-m", "dvc"]
+    _run([*dvc, "repro", "evaluate@0.0"], repo_copy)  # everything up to it, uninterrupted
+    before = json.loads((repo_copy / "metrics/segmenter/alpha_0.0.json").read_text())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([*dvc, "repro", "-f", "-s", "train_segmenter@0.0"], cwd=repo_copy, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    models = repo_copy / "models" / "segmenter"
+    deadline = time.time() + 300
+    while not list(models.glob(".alpha_0.0.*.partial")) and time.time() < deadline:
+        time.sleep(0.1)
+    stage = [c for c in psutil.Process(proc.pid).children(recursive=True) if "train-segmenter" in " ".join(c.cmdline())]
+    assert stage, "the stage did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs(stage, timeout=60)
+    assert not alive, "the stage kept running after dvc was killed"
+    assert not list(models.glob(".alpha_0.0.*")), "the killed stage left its partial output"
+    _run([*dvc, "repro", "evaluate@0.0"], repo_copy)
+    after = json.loads((repo_copy / "metrics/segmenter/alpha_0.0.json").read_text())
+    assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True) or after == pytest.approx(before)
+    client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlruns.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]

@@ -22,7 +22,6 @@ from tests.conftest import DEMO
 from tests.registry.conftest import NAME, PARAMS, write_scorecard
 
 
-
 def _champion(client: mlflow.MlflowClient) -> str:
     return str(client.get_model_version_by_alias(NAME, CHAMPION).version)
 
@@ -142,7 +141,8 @@ def test_two_racing_promotions_through_two_spellings_of_one_store(three: mlflow.
     spellings = [f"sqlite:///{db}", f"sqlite:///{link}/./{db.name}"]  # one store, two URIs (the lock's old key)
     assert len({tracking.canonical_store(s) for s in spellings}) == 1
     racers = [_cli("promote", "--version", v, "--reason", f"race {v}", "--without-scorecard", cwd=Path.cwd(),
-                   env={**os.environ, "MLFLOW_TRACKING_URI": uri}) for v, uri in zip(("2", "3"), spellings, strict=True)]
+                   env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+              for v, uri in zip(("2", "3"), spellings, strict=True)]
     codes = [r.wait(timeout=300) for r in racers]
     assert codes == [0, 0], [r.stderr.read()[-2000:] for r in racers]
     champion = three.get_model_version_by_alias(NAME, CHAMPION)

@@ -153,6 +153,12 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(workspace: Path
     keys = [t.user_attrs["mix_key"] for t in after if t.user_attrs.get("source") in ("grid", "search")]
     assert len(keys) == len(set(keys)), "a mix was trained twice"
     assert json.loads(Path("metrics/search.json").read_text())["trials"]["trainings"] == 5
+    import mlflow
+
+    runs = mlflow.MlflowClient(mlflow_store).search_runs(
+        [e.experiment_id for e in mlflow.MlflowClient(mlflow_store).search_experiments()])
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"], "a killed trial's run is still RUNNING"
+    assert any(r.info.status == "KILLED" for r in runs) and not list(Path().rglob("*.partial"))
 
 
 def test_the_storage_is_written_down_without_credentials_or_machine_paths(tmp_path: Path,

@@ -83,3 +83,47 @@ def test_a_failed_training_leaves_no_checkpoint(mix_file: Path, tmp_path: Path, 
     client = mlflow.MlflowClient(mlflow_store)
     (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
     assert run.info.status == "FAILED"
+
+
+def test_a_killed_training_leaves_nothing_and_the_rerun_equals_an_uninterrupted_one(
+        trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import write_tiny_params
+
+    root = tmp_path / "ws"
+    shutil.copytree(trained_workspace, root, ignore=shutil.ignore_patterns("*.db", "mlruns"))
+    monkeypatch.chdir(root)
+    write_tiny_params(root / "params.yaml")
+    store = f"sqlite:///{root / 'mlruns.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    command = [str(Path(sys.executable).with_name("synthtrust")), "train-segmenter", "0.0",
+               "--out", "models/segmenter/again"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(Path("models/segmenter").glob(".again.*.partial")) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)  # into the training
+    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(Path("models/segmenter").glob(".again.*.partial")) and not Path("models/segmenter/again").exists()
+    client = mlflow.MlflowClient(store)
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    assert [r.info.status for r in client.search_runs([experiment.experiment_id])] == ["RUNNING"]
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert not list(Path("models/segmenter").glob(".again.*")), "the killed run's partial output is still there"
+    statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
+    assert statuses == ["FINISHED", "KILLED"]
+    again = json.loads(Path("models/segmenter/again/validation.json").read_text())
+    uninterrupted = json.loads(Path("models/segmenter/alpha_0.0/validation.json").read_text())
+    assert again["best_epoch"] == uninterrupted["best_epoch"]
+    for region, value in uninterrupted["dice"].items():
+        assert again["dice"][region] == pytest.approx(value, abs=1e-5)

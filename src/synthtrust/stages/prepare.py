@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from synthtrust.data.prepare import data_metrics, prepare
-from synthtrust.data.prepare import MANIFEST
+from synthtrust.data.prepare import MANIFEST, data_metrics, prepare
 from synthtrust.io import atomic_write_json, claim_output
 from synthtrust.params import DataParams
 
