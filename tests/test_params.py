@@ -111,6 +111,10 @@ def _write(tmp_path: Path, change: dict) -> Path:
     ({"registry.margin": 2}, "registry.margin"),
     ({"trust.privacy_percentile": 100}, "trust.privacy_percentile: Input should be less than 100"),
     ({"trust.diversity_ratio_max": 0.5}, "trust.diversity_ratio_max"),
+    ({"data.spacing": [float("inf"), 1.0, 1.0]}, "data.spacing.0: Input should be a finite number"),
+    ({"trust.parity_margin": float("nan")}, "trust.parity_margin: Input should be a finite number"),
+    ({"data.spatial_size": [48, 64, 64]}, "data: spatial_size: each size a multiple of 32"),
+    ({"data.spatial_size": [64, 32, 64]}, "segmenter.patch_size: training crops \\[64, 64, 32\\] larger"),
 ])
 def test_bad_values_name_the_file_and_key(tmp_path: Path, change: dict, message: str) -> None:
     path = _write(tmp_path, change)

@@ -95,6 +95,14 @@ def test_bad_sources_name_the_problem_and_write_nothing(tmp_path: Path, mlflow_s
     corrupt.write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="corrupt.pt: not a readable PyTorch checkpoint"):
         export_bundle(str(corrupt), out)
-    with pytest.raises(DataError, match="models:/no-such-model@champion: cannot be resolved"):
+    with pytest.raises(DataError, match="models:/no-such-model@champion: not in the registry"):
         export_bundle("models:/no-such-model@champion", out)
+    from synthtrust.bundles import GENERATOR
+    from tests.conftest import DEMO
+
+    generator = tmp_path / "generator.pt"  # the generator's weights, as its CheckpointSaver writes them
+    network = parse(GENERATOR, ["common"], DEMO.generator.sample_overrides()).get_parsed_content("network")
+    torch.save({"network": network.state_dict()}, generator)
+    with pytest.raises(DataError, match="generator.pt: not a checkpoint of this segmenter network"):
+        export_bundle(str(generator), out)
     assert not out.exists() and not list(tmp_path.glob(".bundle*"))
