@@ -12,7 +12,7 @@ import pytest
 from synthtrust.data.brats import BRATS2021, LABEL_KEY, MODALITIES, NamingScheme
 from synthtrust.data.phantoms import make_phantoms
 from synthtrust.io import write_nifti
-from synthtrust.params import Params, PhantomParams, Section, load, replace
+from synthtrust.params import GeneratorParams, Params, PhantomParams, Section, load, replace
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPE = (24, 24, 20)
@@ -219,3 +219,29 @@ def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.Monk
         "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0", "run_id": None}}))
     write_tiny_params(Path("params.yaml"))
     return register.run(DEMO.registry, TINY_SEGMENTER, "phantom")
+
+
+def tiny_generator(train: dict | None = None, **sample: object) -> GeneratorParams:
+    """A tiny generator: three levels of 8-16 channels, 100 timesteps, 2 sampling steps (or ``sample``)."""
+    return GeneratorParams.model_validate({
+        "train": {**DEMO.generator.train.model_dump(), "channels": [8, 16, 16], "attention_levels": [False] * 3,
+                  "num_train_timesteps": 100, **(train or {})},
+        "sample": {**DEMO.generator.sample.model_dump(), "num_inference_steps": 2, **sample}})
+
+
+@pytest.fixture
+def generator_checkpoint(tmp_path: Path) -> Path:
+    """Random weights of :func:`tiny_generator`'s network, saved as the training job saves them."""
+    import torch
+
+    from synthtrust.bundles import GENERATOR, parse
+
+    torch.manual_seed(0)
+    parser = parse(GENERATOR, ["common", "inference"], tiny_generator().sample_overrides())
+    network = parser.get_parsed_content("network_def")
+    for param in network.parameters():  # MONAI zero-initialises the output conv: give it weights
+        if not param.any():
+            torch.nn.init.normal_(param, std=0.1)
+    path = tmp_path / "model.pt"
+    torch.save(network.state_dict(), path)
+    return path

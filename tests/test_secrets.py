@@ -24,3 +24,16 @@ def test_the_filter_masks_messages_and_tracebacks(caplog: pytest.LogCaptureFixtu
     except RuntimeError as exc:
         logger.exception("failed: %s", exc)
     assert "hunter22" not in caplog.text and "https://***@mlflow.example" in caplog.text
+
+
+def test_install_masks_every_logger_even_with_its_own_handler(caplog: pytest.LogCaptureFixture) -> None:
+    from synthtrust.secrets import install
+
+    factory = logging.getLogRecordFactory()
+    try:
+        install()
+        install()  # once is enough
+        logging.getLogger("mlflow.test").warning("GET https://u:topsecret@tracking/api failed")
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert "topsecret" not in caplog.text and "https://***@tracking/api" in caplog.text

@@ -14,18 +14,9 @@ from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.generator.synthesis import Synthesizer
 from synthtrust.params import GeneratorParams
-from tests.conftest import DEMO
+from tests.conftest import tiny_generator
 
-
-def tiny(train: dict | None = None, **sample: object) -> GeneratorParams:
-    """A tiny generator: three levels of 8-16 channels, 100 timesteps, 2 sampling steps (or ``sample``)."""
-    return GeneratorParams.model_validate({
-        "train": {**DEMO.generator.train.model_dump(), "channels": [8, 16, 16], "attention_levels": [False] * 3,
-                  "num_train_timesteps": 100, **(train or {})},
-        "sample": {**DEMO.generator.sample.model_dump(), "num_inference_steps": 2, **sample}})
-
-
-TINY = tiny()
+TINY = tiny_generator()
 
 
 def load_synthesizer(params: GeneratorParams, checkpoint: Path, manifest: Path) -> Synthesizer:
@@ -33,19 +24,9 @@ def load_synthesizer(params: GeneratorParams, checkpoint: Path, manifest: Path) 
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path, prepared_dir: Path) -> Path:
-    """Random weights of the tiny network, saved as the training job saves them."""
-    from synthtrust.bundles import GENERATOR, parse
-
-    torch.manual_seed(0)
-    parser = parse(GENERATOR, ["common", "inference"], TINY.sample_overrides())
-    network = parser.get_parsed_content("network_def")
-    for param in network.parameters():  # MONAI zero-initialises the output conv: give it weights
-        if not param.any():
-            torch.nn.init.normal_(param, std=0.1)
-    path = tmp_path / "model.pt"
-    torch.save(network.state_dict(), path)
-    return path
+def checkpoint(generator_checkpoint: Path) -> Path:
+    """The tiny generator's random weights (tests/conftest.py)."""
+    return generator_checkpoint
 
 
 def test_copies_keep_label_brain_and_affine(checkpoint: Path, prepared_dir: Path, tmp_path: Path) -> None:
@@ -86,13 +67,13 @@ def test_rerun_skips_finished_cases_and_redoes_stale_ones(checkpoint: Path, prep
     stamps = {d: d.stat().st_mtime_ns for d in first}
     assert [synth.write_case(item, tmp_path / "out", 0)[1] for item in datalist] == [False, False]
     assert {d: d.stat().st_mtime_ns for d in first} == stamps
-    other = load_synthesizer(tiny(num_inference_steps=3), checkpoint,
+    other = load_synthesizer(tiny_generator(num_inference_steps=3), checkpoint,
                              prepared_dir / "manifest.json")
     assert [other.write_case(item, tmp_path / "out", 0)[1] for item in datalist] == [True, True]
 
 
 def test_ddpm_sampler(checkpoint: Path, prepared_dir: Path, tmp_path: Path) -> None:
-    params = tiny(sampler="ddpm", num_inference_steps=3)
+    params = tiny_generator(sampler="ddpm", num_inference_steps=3)
     synth = load_synthesizer(params, checkpoint, prepared_dir / "manifest.json")
     item = manifest_datalist(prepared_dir / "manifest.json", "test")[0]
     case_dir, _ = synth.write_case(item, tmp_path, seed=0)
@@ -122,7 +103,7 @@ def test_missing_corrupt_and_incompatible_checkpoints(checkpoint: Path, prepared
     corrupt.write_bytes(checkpoint.read_bytes()[:1000])
     with pytest.raises(DataError, match="corrupt.pt: unreadable checkpoint"):
         load_synthesizer(TINY, corrupt, manifest)
-    wider = tiny({"channels": [16, 16, 16]})
+    wider = tiny_generator({"channels": [16, 16, 16]})
     with pytest.raises(DataError, match="model.pt: checkpoint does not fit the generator network"):
         load_synthesizer(wider, checkpoint, manifest)
 

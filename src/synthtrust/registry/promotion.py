@@ -78,8 +78,10 @@ def alias_version(client: mlflow.MlflowClient, name: str, alias: str) -> ModelVe
     """The version ``alias`` points at, or None."""
     try:
         return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise SynthtrustError(f"{tracking.shown_uri()}: the registry cannot be read ({exc.message})") from None
 
 
 def verified_dice(client: mlflow.MlflowClient, version: ModelVersion) -> tuple[dict[str, float], int]:
