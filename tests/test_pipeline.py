@@ -94,6 +94,18 @@ def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy:
     metadata = json.loads((exported / "configs" / "metadata.json").read_text())
     assert metadata["synthtrust"]["version"] == int(version.version)
     assert (exported / "models" / "model.ts").is_file()
+    # the scorecard is bound to this version in this store, and the gate reads it as such
+    card = json.loads((repo_copy / "reports" / "trust" / "scorecard.json").read_text())
+    assert card["model"]["run_id"] == version.run_id and card["model"]["store"] == "sqlite:///mlruns.db"
+    assert card["model"]["checkpoint_sha256"] == version.tags["checkpoint_sha256"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    promoted = subprocess.run(["synthtrust", "promote", "--reason", "pipeline test"], cwd=repo_copy, env=env,
+                              capture_output=True, text=True)
+    if card["passed"]:
+        assert promoted.returncode == 0, promoted.stderr[-2000:]
+    else:
+        assert promoted.returncode == 1 and "trust scorecard reports/trust/scorecard.json fails" in promoted.stderr
 
 
 def test_a_killed_dvc_repro_stops_its_stage_and_the_rerun_ends_the_same(repo_copy: Path) -> None:
@@ -106,7 +118,8 @@ def test_a_killed_dvc_repro_stops_its_stage_and_the_rerun_ends_the_same(repo_cop
     dvc = [sys.executable, "-m", "dvc"]
     _run([*dvc, "repro", "evaluate@0.0"], repo_copy)  # everything up to it, uninterrupted
     before = json.loads((repo_copy / "metrics/segmenter/alpha_0.0.json").read_text())
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the clone's own store
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     proc = subprocess.Popen([*dvc, "repro", "-f", "-s", "train_segmenter@0.0"], cwd=repo_copy, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     models = repo_copy / "models" / "segmenter"
