@@ -123,3 +123,16 @@ def test_every_plot_is_a_stage_output() -> None:
         targets = plot[path].get("y", {path: None}) if isinstance(plot, dict) else {path: None}
         for target in targets:
             assert target in outputs, target
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_every_stage_command_line_is_accepted_as_written(name: str) -> None:
+    """The checks that refuse a mistyped flag before anything runs accept every stage's command line."""
+    import shlex
+
+    from synthtrust.arguments import check_argv
+    from synthtrust.cli import COMMANDS
+
+    argv = shlex.split(re.sub(r"\$\{item\}", "0.0", _stages()[name]["cmd"]))
+    assert argv[0] == "synthtrust" and argv[1] in COMMANDS
+    check_argv(argv[1], COMMANDS[argv[1]], argv[2:])
