@@ -55,8 +55,11 @@ def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_the_scorecard_judges_the_challenger_and_flags_copies(trust_run: tuple[Path, dict]) -> None:
     root, card = trust_run
     assert json.loads((root / "reports/trust/scorecard.json").read_text()) == card
-    assert tuple(card["factors"]) == FACTORS and card["model"] == {
+    model = card["model"]
+    assert tuple(card["factors"]) == FACTORS and {k: model[k] for k in ("name", "version", "alpha", "mode")} == {
         "name": "brats-swinunetr", "version": 1, "alpha": 0.0, "mode": "replace"}
+    # what binds it to that one version in that one store, for the promotion gate
+    assert model["store"] == "sqlite:///mlruns.db" and len(model["checkpoint_sha256"]) == 64 and model["run_id"]
     t5 = card["factors"]["T5_privacy"]  # copies scaled by 0.9: correlation 1, distance 0, every one a copy
     assert t5["flagged"] == len(t5["cases"]) and not t5["passed"] and not card["passed"]
     t1 = card["factors"]["T1_fidelity"]

@@ -27,7 +27,8 @@ import yaml
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from synthtrust.errors import SynthtrustError
+from synthtrust import tracking
+from synthtrust.errors import DataError
 from synthtrust.io import digest_files, sha256_file
 
 ARTIFACTS = ("checkpoint", "bundle", "network")
@@ -36,7 +37,7 @@ EVALUATION_PATH, EVALUATION_DIGEST = "evaluation/test.json", "evaluation_sha256"
 RECORDED = (*DIGESTS.values(), EVALUATION_DIGEST)
 
 
-class IntegrityError(SynthtrustError):
+class IntegrityError(DataError):
     """A stored model or its evidence does not match what was recorded when it was registered."""
 
 
@@ -87,6 +88,12 @@ def recorded(client: mlflow.MlflowClient, version: ModelVersion) -> dict[str, st
     return {k: params[k] for k in RECORDED}
 
 
+def _use_store() -> None:
+    """Point MLflow's artifact downloads (``models:/`` and ``runs:/`` resolution) at the project's store."""
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    mlflow.set_registry_uri(tracking.tracking_uri())
+
+
 @dataclass(frozen=True)
 class VerifiedModel:
     """A downloaded, verified synthtrust segmenter model."""
@@ -119,6 +126,7 @@ def fetch(client: mlflow.MlflowClient, version: ModelVersion, dst: str | Path) -
     parsed or loaded before it passes."""
     what = f"{version.name} version {version.version}"
     expected = recorded(client, version)
+    _use_store()
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{version.name}/{version.version}",
                                                          dst_path=str(dst)))
@@ -140,6 +148,7 @@ def evaluation(client: mlflow.MlflowClient, version: ModelVersion, dst: str | Pa
     """The real-test evaluation ``register`` logged for ``version``, verified against its recorded sha256."""
     what = f"{version.name} version {version.version}"
     expected = recorded(client, version)[EVALUATION_DIGEST]
+    _use_store()
     try:
         path = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=EVALUATION_PATH,
                                                         dst_path=str(dst)))
