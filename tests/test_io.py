@@ -18,12 +18,14 @@ def test_partials_of_dead_processes_are_removed_and_live_ones_kept(tmp_path: Pat
     stale = tmp_path / f".out.{pid}-abc123.partial"
     stale_old = tmp_path / f".out.old-{pid}"
     alive = tmp_path / ".out.1-abc123.partial"  # pid 1 runs as long as the machine does
-    other = tmp_path / ".other.99999999-x.partial"
-    for d in (stale, stale_old, alive, other):
+    sibling = tmp_path / f".trial_3.{pid}-x.partial"  # another output's, e.g. a killed search trial's
+    mine = tmp_path / ".notes.partial"  # not of our pattern: never touched
+    for d in (stale, stale_old, alive, sibling, mine):
         d.mkdir()
     with atomic_dir(tmp_path / "out") as tmp:
         (tmp / "f").write_text("x")
-    assert not stale.exists() and not stale_old.exists() and alive.exists() and other.exists()
+    assert not stale.exists() and not stale_old.exists() and not sibling.exists()
+    assert alive.exists() and mine.exists()
     assert (tmp_path / "out" / "f").read_text() == "x"
 
 

@@ -3,7 +3,7 @@
 Outputs are written beside their target and renamed into place, so a failed or killed command never leaves a
 half-written output: a directory is built in ``.<name>.<pid>-<random>.partial`` and a file in
 ``.<name>.<random>.tmp``. A process killed with SIGKILL cannot clean up after itself, so the next
-:func:`atomic_dir` of the same target removes the partial directories of processes that are no longer alive
+:func:`atomic_dir` in the same folder removes the partial directories of processes that are no longer alive
 (``.dvcignore`` hides both patterns from DVC meanwhile). Nothing a command did not write is deleted:
 :func:`claim_output` refuses a non-empty target that is not the command's own earlier output.
 """
@@ -56,16 +56,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(target: str | Path) -> list[Path]:
-    """Remove the ``.partial`` and ``.old-`` directories of ``target`` that a killed process left; returns them."""
-    target = Path(target)
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?:(\d+)-\w+\.partial|old-(\d+))$")
+_LEFTOVER = re.compile(r"^\..+\.(?:(\d+)-\w+\.partial|old-(\d+))$")
+
+
+def remove_stale_partials(directory: str | Path) -> list[Path]:
+    """Remove the ``.partial`` and ``.old-`` directories in ``directory`` that killed processes left (their pid
+    is no longer running); returns them."""
+    directory = Path(directory)
     removed = []
-    for sibling in target.parent.iterdir() if target.parent.is_dir() else []:
-        match = pattern.match(sibling.name)
-        if match and sibling.is_dir() and not _pid_alive(int(match.group(1) or match.group(2))):
-            shutil.rmtree(sibling, ignore_errors=True)
-            removed.append(sibling)
+    for entry in directory.iterdir() if directory.is_dir() else []:
+        match = _LEFTOVER.match(entry.name)
+        if match and entry.is_dir() and not _pid_alive(int(match.group(1) or match.group(2))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
     return removed
 
 
@@ -90,7 +93,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in remove_stale_partials(target):
+    for stale in remove_stale_partials(target.parent):
         logger.info("removed %s, left by a killed process", stale)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".partial", dir=target.parent))
     try:
