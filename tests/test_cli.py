@@ -96,9 +96,11 @@ def test_mix_rejects_alpha_outside_the_unit_interval(alpha: str, tmp_path: Path,
 
 def _script(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120
             ) -> subprocess.CompletedProcess:
+    """``synthtrust ARGS`` in ``cwd``, in this environment less any MLflow store other tests selected."""
     script = Path(sys.executable).with_name("synthtrust")
+    base = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={**base, **(env or {})})
 
 
 @pytest.mark.parametrize(("args", "says"), [

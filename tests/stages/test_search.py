@@ -131,6 +131,7 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(workspace: Path
     Path("params.yaml").write_text(yaml.safe_dump(params))
     command = [sys.executable, "-m", "synthtrust.cli", "search", "--params", "params.yaml"]
     storage = os.environ["OPTUNA_STORAGE"]
+    optuna.storages.RDBStorage(storage)  # the schema exists before worker and poller both open the storage
     worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300
     while len(_trainings(storage)) < 3 and worker.poll() is None and time.time() < deadline:

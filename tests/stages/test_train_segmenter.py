@@ -64,6 +64,17 @@ def test_bad_mixes_are_named(mix_file: Path, tmp_path: Path) -> None:
     _rewrite(mix_file, lambda m: m["training"][0]["image"].append("/no/such/t2.nii.gz"))
     with pytest.raises(DataError, match="points at a missing file /no/such/t2.nii.gz"):
         read_mix(mix_file)
+    _rewrite(mix_file, lambda m: m["training"][0].pop("label"))
+    with pytest.raises(DataError, match="every case needs case_id, image \\(four paths\\) and label"):
+        read_mix(mix_file)
+    _rewrite(mix_file, lambda m: m.pop("alpha"))
+    with pytest.raises(DataError, match="no 'alpha': not a mix written by synthtrust mix"):
+        read_mix(mix_file)
+    text = mix_file.read_text()
+    mix_file.write_text(text[: len(text) // 2])  # truncated
+    with pytest.raises(DataError, match=f"{mix_file}: not a JSON mix datalist"):
+        read_mix(mix_file)
+    mix_file.write_text(text)
     _rewrite(mix_file, lambda m: m.update(training=[]))
     with pytest.raises(DataError, match="no training cases"):
         train_segmenter(TINY, mix_file, tmp_path / "seg")

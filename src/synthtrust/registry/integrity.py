@@ -88,10 +88,11 @@ def recorded(client: mlflow.MlflowClient, version: ModelVersion) -> dict[str, st
     return {k: params[k] for k in RECORDED}
 
 
-def _use_store() -> None:
-    """Point MLflow's artifact downloads (``models:/`` and ``runs:/`` resolution) at the project's store."""
-    mlflow.set_tracking_uri(tracking.tracking_uri())
-    mlflow.set_registry_uri(tracking.tracking_uri())
+def _store() -> dict[str, str]:
+    """Where artifact downloads resolve ``models:/`` and ``runs:/`` URIs: the project's store (passed per call,
+    so MLflow's process-wide default URI is left as it is)."""
+    uri = tracking.tracking_uri()
+    return {"tracking_uri": uri, "registry_uri": uri}
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,9 @@ def fetch(client: mlflow.MlflowClient, version: ModelVersion, dst: str | Path) -
     parsed or loaded before it passes."""
     what = f"{version.name} version {version.version}"
     expected = recorded(client, version)
-    _use_store()
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{version.name}/{version.version}",
-                                                         dst_path=str(dst)))
+                                                         dst_path=str(dst), **_store()))
     except (MlflowException, OSError) as exc:
         raise IntegrityError(f"{what}: its model files cannot be downloaded ({getattr(exc, 'message', exc)})") from None
     mlmodel = local / "MLmodel"
@@ -148,10 +148,9 @@ def evaluation(client: mlflow.MlflowClient, version: ModelVersion, dst: str | Pa
     """The real-test evaluation ``register`` logged for ``version``, verified against its recorded sha256."""
     what = f"{version.name} version {version.version}"
     expected = recorded(client, version)[EVALUATION_DIGEST]
-    _use_store()
     try:
         path = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=EVALUATION_PATH,
-                                                        dst_path=str(dst)))
+                                                        dst_path=str(dst), **_store()))
     except (MlflowException, OSError) as exc:
         raise IntegrityError(f"{what}: its evaluation {EVALUATION_PATH} cannot be read "
                              f"({getattr(exc, 'message', exc)})") from None
