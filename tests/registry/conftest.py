@@ -52,9 +52,9 @@ def register_versions(root: Path, dices: list[tuple[float, float, float]], monke
 THREE = [(0.60, 0.90, 0.40), (0.62, 0.91, 0.39), (0.61, 0.85, 0.45)]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def three_pristine(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A workspace with versions 1-3 (:data:`THREE`) in its own SQLite store, made once per session, and a
+    """A workspace with versions 1-3 (:data:`THREE`) in its own SQLite store, made once per module, and a
     pristine copy of it (artifact paths in the store are absolute, so tests restore it in place)."""
     root = tmp_path_factory.mktemp("registry") / "ws"
     shutil.copytree(trained_workspace, root)
