@@ -125,8 +125,13 @@ def prepared_64(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) -> 
 @pytest.fixture
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A real SQLite MLflow store in the test's temporary directory, selected through the environment."""
+    import mlflow
+
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)  # MLflow's process-wide URIs win over the environment: point them here too
+    mlflow.set_registry_uri(uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     return uri
 
 

@@ -80,7 +80,11 @@ def three(three_pristine: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) ->
         else:
             shutil.copyfile(entry, root / entry.name)
     monkeypatch.chdir(root)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
+    uri = f"sqlite:///{root / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)  # MLflow's process-wide URIs win over the environment
+    mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(tracking.tracking_uri())
 
 

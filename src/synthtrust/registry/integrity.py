@@ -89,9 +89,12 @@ def recorded(client: mlflow.MlflowClient, version: ModelVersion) -> dict[str, st
 
 
 def _store() -> dict[str, str]:
-    """Where artifact downloads resolve ``models:/`` and ``runs:/`` URIs: the project's store (passed per call,
-    so MLflow's process-wide default URI is left as it is)."""
+    """Point MLflow at the project's store for ``models:/`` and ``runs:/`` downloads. MLflow resolves a
+    ``models:/`` URI through its process-wide registry URI even when one is passed per call, so both are set
+    (a synthtrust command is one process with one store)."""
     uri = tracking.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return {"tracking_uri": uri, "registry_uri": uri}
 
 
