@@ -60,7 +60,11 @@ def three_pristine(trained_workspace: Path, tmp_path_factory: pytest.TempPathFac
     shutil.copytree(trained_workspace, root)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
+        uri = f"sqlite:///{root / 'mlruns.db'}"
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MLFLOW_REGISTRY_URI", uri)
+        mlflow.set_tracking_uri(uri)  # MLflow's process-wide URIs win over the environment
+        mlflow.set_registry_uri(uri)
         register_versions(root, THREE, mp)
     pristine = root.with_name("pristine")
     shutil.copytree(root, pristine)
