@@ -122,17 +122,22 @@ def prepared_64(tmp_path_factory: pytest.TempPathFactory, phantom_dir: Path) -> 
     return _prepared(tmp_path_factory, phantom_dir, (64, 64, 32))
 
 
+def use_store(monkeypatch: pytest.MonkeyPatch, uri: str) -> str:
+    """Point this process and its subprocesses at the MLflow store ``uri``: the environment, and MLflow's
+    process-wide tracking and registry URIs, which win over the environment once any code has set them."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
 @pytest.fixture
 def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A real SQLite MLflow store in the test's temporary directory, selected through the environment."""
-    import mlflow
-
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)  # MLflow's process-wide URIs win over the environment: point them here too
-    mlflow.set_registry_uri(uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    return uri
+    return use_store(monkeypatch, f"sqlite:///{tmp_path / 'mlruns.db'}")
 
 
 # A segmenter small enough to train in seconds: 64 x 64 x 32 crops, 4 steps, validation every epoch.

@@ -14,7 +14,7 @@ import torch
 from synthtrust import tracking
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.params import RegistryParams
-from tests.conftest import DEMO, TINY_SEGMENTER, write_tiny_params
+from tests.conftest import DEMO, TINY_SEGMENTER, use_store, write_tiny_params
 
 NAME = "brats-swinunetr"
 PARAMS = RegistryParams(model_name=NAME, margin=0.02, scorecard="scorecard.json")
@@ -60,11 +60,7 @@ def three_pristine(trained_workspace: Path, tmp_path_factory: pytest.TempPathFac
     shutil.copytree(trained_workspace, root)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        uri = f"sqlite:///{root / 'mlruns.db'}"
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("MLFLOW_REGISTRY_URI", uri)
-        mlflow.set_tracking_uri(uri)  # MLflow's process-wide URIs win over the environment
-        mlflow.set_registry_uri(uri)
+        use_store(mp, f"sqlite:///{root / 'mlruns.db'}")
         register_versions(root, THREE, mp)
     pristine = root.with_name("pristine")
     shutil.copytree(root, pristine)
@@ -84,11 +80,7 @@ def three(three_pristine: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) ->
         else:
             shutil.copyfile(entry, root / entry.name)
     monkeypatch.chdir(root)
-    uri = f"sqlite:///{root / 'mlruns.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    mlflow.set_tracking_uri(uri)  # MLflow's process-wide URIs win over the environment
-    mlflow.set_registry_uri(uri)
+    use_store(monkeypatch, f"sqlite:///{root / 'mlruns.db'}")
     return mlflow.MlflowClient(tracking.tracking_uri())
 
 
