@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -132,6 +134,23 @@ def use_store(monkeypatch: pytest.MonkeyPatch, uri: str) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_uris() -> Iterator[None]:
+    """After every test, forget MLflow's process-wide tracking and registry URIs: monkeypatch restores the
+    environment, but ``mlflow.set_*_uri`` also keeps the URI in a module global that would otherwise send a
+    later test's clients (and its ``dvc repro`` subprocess, through the environment) to a dead test's store."""
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None:
+        return
+    environment = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(None)  # also unsets MLFLOW_TRACKING_URI, restored below
+    mlflow.set_registry_uri(None)
+    for name, value in environment.items():
+        if value is not None:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -19,9 +19,14 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
+def _env() -> dict[str, str]:
+    """This environment, with the venv's commands first and no MLflow URI: the clone uses its own store."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
+
+
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -71,21 +76,17 @@ def test_dvc_repro_prepare_then_nothing_to_do(repo_copy: Path) -> None:
 
 def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy: Path) -> None:
     dvc = [sys.executable, "-m", "dvc"]
-    env_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)  # the clone's own embedded store
-    try:
-        _run([*dvc, "repro"], repo_copy)
-        assert "up to date" in _run([*dvc, "status"], repo_copy).stdout
-        assert "Running stage" not in _run([*dvc, "repro"], repo_copy).stdout
-    finally:
-        if env_uri is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = env_uri
+    _run([*dvc, "repro"], repo_copy)
+    assert "up to date" in _run([*dvc, "status"], repo_copy).stdout
+    assert "Running stage" not in _run([*dvc, "repro"], repo_copy).stdout
     search = json.loads((repo_copy / "metrics" / "search.json").read_text())
     assert search["trials"]["trainings"] == 3 and search["trials"]["from_grid"] == 2
     assert search["storage"] == "sqlite:///optuna.db"  # no path of the machine it ran on
     registered = json.loads((repo_copy / "metrics" / "register.json").read_text())
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlruns.db'}")
+    store = f"sqlite:///{repo_copy / 'mlruns.db'}"
+    client = mlflow.MlflowClient(store, registry_uri=store)
     version = client.get_model_version_by_alias("brats-swinunetr", "challenger")
     assert str(version.version) == str(registered["version"])
     assert float(version.tags["alpha"]) == pytest.approx(search["best"]["alpha"])
@@ -98,9 +99,7 @@ def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy:
     card = json.loads((repo_copy / "reports" / "trust" / "scorecard.json").read_text())
     assert card["model"]["run_id"] == version.run_id and card["model"]["store"] == "sqlite:///mlruns.db"
     assert card["model"]["checkpoint_sha256"] == version.tags["checkpoint_sha256"]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    promoted = subprocess.run(["synthtrust", "promote", "--reason", "pipeline test"], cwd=repo_copy, env=env,
+    promoted = subprocess.run(["synthtrust", "promote", "--reason", "pipeline test"], cwd=repo_copy, env=_env(),
                               capture_output=True, text=True)
     if card["passed"]:
         assert promoted.returncode == 0, promoted.stderr[-2000:]
@@ -118,9 +117,7 @@ def test_a_killed_dvc_repro_stops_its_stage_and_the_rerun_ends_the_same(repo_cop
     dvc = [sys.executable, "-m", "dvc"]
     _run([*dvc, "repro", "evaluate@0.0"], repo_copy)  # everything up to it, uninterrupted
     before = json.loads((repo_copy / "metrics/segmenter/alpha_0.0.json").read_text())
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the clone's own store
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    proc = subprocess.Popen([*dvc, "repro", "-f", "-s", "train_segmenter@0.0"], cwd=repo_copy, env=env,
+    proc = subprocess.Popen([*dvc, "repro", "-f", "-s", "train_segmenter@0.0"], cwd=repo_copy, env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     models = repo_copy / "models" / "segmenter"
     deadline = time.time() + 300
@@ -141,6 +138,7 @@ def test_a_killed_dvc_repro_stops_its_stage_and_the_rerun_ends_the_same(repo_cop
     assert flat_after.keys() == flat_before.keys()
     for key, value in flat_before.items():  # same seeds, same figures (within floating-point tolerance)
         assert flat_after[key] == (pytest.approx(value, abs=1e-4) if isinstance(value, float) else value), key
-    client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlruns.db'}")
+    store = f"sqlite:///{repo_copy / 'mlruns.db'}"
+    client = mlflow.MlflowClient(store, registry_uri=store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
