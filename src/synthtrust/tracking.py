@@ -209,8 +209,7 @@ def stage_run(stage: str, experiment_name: str, run_name: str | None = None, *, 
     ends FINISHED, FAILED on an error, or KILLED on Ctrl-C or SIGTERM.
     """
     experiment_id = experiment(experiment_name)
-    if not nested:
-        reap_dead_runs(experiment_id)
+    reap_dead_runs(experiment_id)  # also before a nested run: a search worker beside it may have died
     name = None if run_id else run_name_for(run_name or stage)
     run = mlflow.start_run(run_id=run_id, run_name=name, nested=nested)
     try:

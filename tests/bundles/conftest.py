@@ -22,10 +22,11 @@ def without_synthtrust(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def bundle_run(bundle: Path, configs: list[str], blocker: Path, tmp_path: Path, **overrides: object
-               ) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle run`` of ``configs`` in ``bundle``'s folder, ``overrides`` as flags."""
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file",
+def bundle_run(bundle: Path, configs: list[str], blocker: Path, tmp_path: Path, launcher: list[str] | None = None,
+               **overrides: object) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run`` of ``configs`` in ``bundle``'s folder, ``overrides`` as flags; ``launcher``
+    replaces ``python -m`` (``torchrun ... -m``). Tracks into ``tmp_path/mlruns.db``."""
+    cmd = [*(launcher or [sys.executable, "-m"]), "monai.bundle", "run", "--config_file",
            json.dumps([f"configs/{c}.yaml" for c in configs])]
     for key, value in overrides.items():
         cmd += [f"--{key}", value if isinstance(value, str) else repr(value).replace(" ", "")]  # fire parses literals

@@ -166,7 +166,7 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(workspace: Path
 
 def test_the_storage_is_written_down_without_credentials_or_machine_paths(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthtrust.stages.search import shown_storage
+    from synthtrust.search.study import shown_storage
 
     (tmp_path / ".dvc").mkdir()
     monkeypatch.chdir(tmp_path)

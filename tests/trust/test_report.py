@@ -20,7 +20,7 @@ from synthtrust.stages.plot_segmenter import run as write_dice_vs_alpha
 from synthtrust.stages.register import run as register
 from synthtrust.stages.trust import EXPERIMENT, FACTORS
 from synthtrust.stages.trust import run as run_trust
-from tests.conftest import DEMO, TINY_SEGMENTER
+from tests.conftest import DEMO, TINY_SEGMENTER, require_service
 
 pytestmark = pytest.mark.slow
 SEG = TINY_SEGMENTER
@@ -104,7 +104,7 @@ window.addEventListener('load', () => {
 def test_every_image_loads_and_nothing_overflows_in_chromium(trust_run: tuple[Path, dict], tmp_path: Path) -> None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
-        pytest.skip("no chromium: install Debian's (apt-get install chromium) to run the report's browser check")
+        require_service("no chromium: install Debian's (apt-get install chromium) to run the report's browser check")
     root, _ = trust_run
     page = (root / "reports/trust/index.html").read_text()
     assert "<script" not in page  # the report itself runs nothing

@@ -20,9 +20,7 @@ group.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
-import hashlib
 import json
 import logging
 import tempfile
@@ -39,6 +37,7 @@ from mlflow.exceptions import MlflowException
 from synthtrust import tracking
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import SynthtrustError
+from synthtrust.locks import machine_lock
 from synthtrust.params import RegistryParams
 from synthtrust.registry import CHALLENGER, CHAMPION, integrity
 
@@ -64,14 +63,8 @@ class GateResult:
 @contextlib.contextmanager
 def registry_lock() -> Iterator[None]:
     """Exclusive lock for alias changes in the current tracking store (all processes on this machine)."""
-    key = hashlib.sha256(tracking.canonical_store().encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"synthtrust-registry-{key}.lock"
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with machine_lock("registry", tracking.canonical_store()):
+        yield
 
 
 def alias_version(client: mlflow.MlflowClient, name: str, alias: str) -> ModelVersion | None:

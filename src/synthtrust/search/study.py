@@ -10,6 +10,7 @@ sampler and the pruner are not part of it: raising ``n_trials`` extends a finish
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -27,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.errors import DataError
 from synthtrust.io import digest_files, sha256_file
+from synthtrust.locks import advisory_lock, machine_lock
 from synthtrust.params import MixParams, SearchParams, SegmenterParams
 from synthtrust.segmenter.training import KEY_METRIC, read_validation
 from synthtrust.tracking import repo_root
@@ -35,6 +38,8 @@ logger = logging.getLogger(__name__)
 DB_NAME = "optuna.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TRAINED = ("grid", "search")  # trial sources that trained a model (the others answered from an earlier trial)
+SKIPPED = "skipped"  # a trial that gave way (budget spent, or a retried trial first): no result, left out of counts
+SHARED_BACKENDS = ("postgresql", "sqlite")  # storages whose workers synthtrust can serialise (study_lock)
 
 
 def default_storage() -> str:
@@ -44,12 +49,47 @@ def default_storage() -> str:
 
 def open_storage(params: SearchParams) -> RDBStorage:
     """The RDB storage with heartbeats: a trial whose process died is failed after ``grace_period`` and
-    re-queued once with the same parameters."""
-    with warnings.catch_warnings():  # heartbeats are flagged experimental, unchanged since Optuna 2.8
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        return RDBStorage(params.storage_url(default_storage()), heartbeat_interval=params.heartbeat_interval,
-                          grace_period=params.grace_period,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    re-queued once with the same parameters. Workers starting together create its tables one at a time."""
+    url = params.storage_url(default_storage())
+    try:
+        backend = sqlalchemy.engine.make_url(url).get_backend_name()
+    except sqlalchemy.exc.ArgumentError:
+        raise DataError(f"search.storage: not a database URL: {shown_storage(url)}") from None
+    if backend not in SHARED_BACKENDS:
+        raise DataError(f"search.storage: a {backend} storage is not supported: workers share a study in "
+                        "PostgreSQL (any machines) or SQLite (one machine)")
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with _lock(engine, "optuna-schema"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: experimental since Optuna 2.8
+            return RDBStorage(url, heartbeat_interval=params.heartbeat_interval, grace_period=params.grace_period,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    finally:
+        engine.dispose()
+
+
+def shown_storage(url: str) -> str:
+    """The storage URL as it may be written down: no credentials, and an SQLite file inside the repository
+    relative to it (so metrics/search.json holds no path of the machine it ran on)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        root = repo_root()
+        return f"sqlite:///{path.relative_to(root)}" if path.is_relative_to(root) else url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if rest else url
+
+
+def _lock(engine: sqlalchemy.engine.Engine, key: str) -> contextlib.AbstractContextManager[None]:
+    if engine.url.get_backend_name() == "postgresql":
+        return advisory_lock(engine, key)
+    return machine_lock("optuna", f"{Path(engine.url.database or ':memory:').resolve()}:{key}")
+
+
+def study_lock(storage: RDBStorage, name: str) -> contextlib.AbstractContextManager[None]:
+    """Mutual exclusion between the workers of study ``name``: while one holds it, no other enters grid
+    models, creates the parent run or claims a training. PostgreSQL: an advisory lock in the storage's own
+    database (workers on any machine); SQLite: a file lock (the processes of one machine, as SQLite itself)."""
+    return _lock(storage.engine, f"study:{name}")
 
 
 @dataclass(frozen=True)
@@ -99,10 +139,10 @@ def make_pruner(params: SearchParams) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=params.pruner_warmup_epochs)
 
 
-def open_study(params: SearchParams, name: str) -> optuna.Study:
+def open_study(params: SearchParams, name: str, storage: RDBStorage | None = None) -> optuna.Study:
     """Create study ``name`` or load it if it exists (a killed search resumes)."""
     directions = ["maximize"] * (3 if params.objective == "multi" else 1)
-    return optuna.create_study(study_name=name, storage=open_storage(params), directions=directions,
+    return optuna.create_study(study_name=name, storage=storage or open_storage(params), directions=directions,
                                sampler=make_sampler(params), pruner=make_pruner(params), load_if_exists=True)
 
 
@@ -154,7 +194,8 @@ def add_grid_trials(study: optuna.Study, grid: list[GridModel], params: SearchPa
 
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED)
+    """The trials with a result: complete or pruned, not skipped."""
+    return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.user_attrs.get("source") != SKIPPED]
 
 
 def trainings(study: optuna.Study) -> int:

@@ -4,12 +4,21 @@ validation Dice as the objective, pruned on the per-epoch validation mean Dice.
 Mixes are discrete (``replace`` swaps round(alpha * N) cases, ``augment`` adds a whole number of novel
 cases), so many alphas make the same training set. A proposal whose mix equals a finished trial's is
 answered with that trial's result instead of being trained again: no mix is trained twice.
+
+Workers sharing the study (any number, on any machines) claim a training under the study's lock before they
+train: a claim is refused while another worker trains the same mix (the trial waits for its result) or while
+the finished and claimed trainings already fill the budget (the trial waits for a slot, or gives way once the
+budget is spent). So the study trains exactly ``search.n_trials`` models and never one mix twice, and a trial
+whose worker died (its heartbeat stopped) is failed and re-queued for the others.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import shutil
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +26,16 @@ import mlflow
 import optuna
 from ignite.engine import Engine, Events
 from monai.bundle import ConfigParser
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from synthtrust import tracking
 from synthtrust.io import atomic_write_json
 from synthtrust.mixing import make_mix
 from synthtrust.params import MixParams, SearchParams, SegmenterParams
 from synthtrust.search import EXPERIMENT
-from synthtrust.search.study import TRAINED, finished, objective_values
+from synthtrust.search.study import SKIPPED, TRAINED, finished, objective_values, study_lock, trainings
 from synthtrust.segmenter.training import KEY_METRIC, TRAINING_DATASETS, fit, training_params
 
 logger = logging.getLogger(__name__)
@@ -59,13 +71,27 @@ class PruneOnValidation:
             self.trainer.terminate()
 
 
+class Claim(enum.Enum):
+    """What a trial may do with its mix, decided under the study's lock."""
+
+    TRAIN = "train"      # claimed: train it
+    GIVE_WAY = "give_way"  # a re-queued trial of a dead worker waits: let the optimize loop take it first
+    STOP = "stop"        # the budget is spent by finished trainings
+
+
+def worker_id() -> str:
+    """This worker as trials and runs name it: ``<host>:<pid>``."""
+    tags = tracking.owner_tags()
+    return f"{tags['synthtrust.host']}:{tags['synthtrust.pid']}"
+
+
 class TrialRunner:
     """The objective: ``study.optimize(TrialRunner(...))``."""
 
-    def __init__(self, params: SearchParams, segmenter: SegmenterParams, mix: MixParams, study_dir: str | Path,
-                 manifest: str | Path = "data/prepared/manifest.json", synthetic: str | Path = "data/synthetic"
-                 ) -> None:
-        self.params, self.segmenter, self.mix = params, segmenter, mix
+    def __init__(self, params: SearchParams, segmenter: SegmenterParams, mix: MixParams, storage: RDBStorage,
+                 study_dir: str | Path, manifest: str | Path = "data/prepared/manifest.json",
+                 synthetic: str | Path = "data/synthetic") -> None:
+        self.params, self.segmenter, self.mix, self.storage = params, segmenter, mix, storage
         self.study_dir, self.manifest, self.synthetic = Path(study_dir), Path(manifest), Path(synthetic)
 
     def make_mix(self, alpha: float, mode: str) -> dict[str, Any]:
@@ -89,11 +115,51 @@ class TrialRunner:
         key = mix_key(mix)
         trial.set_user_attr("mode", mode)
         trial.set_user_attr("mix_key", key)
-        same = [t for t in finished(trial.study) if t.user_attrs.get("mix_key") == key
-                and t.user_attrs.get("source") in TRAINED]
-        if same:
-            return self._answer_from(trial, same[0], alpha, key)
-        return self._train(trial, mix, key)
+        for attr in ("claim", "worker", "run_id"):  # a re-queued trial inherits those of the one that died
+            trial.set_user_attr(attr, None)
+        decision = self.claim(trial, key)
+        if isinstance(decision, FrozenTrial):
+            return self._answer_from(trial, decision, alpha, key)
+        if decision is Claim.TRAIN:
+            return self._train(trial, mix, key)
+        if decision is Claim.STOP:
+            trial.study.stop()
+        trial.set_user_attr("source", SKIPPED)
+        raise optuna.TrialPruned(f"gave way: {decision.value}")
+
+    def claim(self, trial: optuna.Trial, key: str) -> FrozenTrial | Claim:
+        """Under the study's lock: the finished trial that trained mix ``key`` (answer from it), or a claim
+        on a training. While another worker trains ``key``, or running claims fill the budget, wait (polling
+        every heartbeat interval, failing stale trials as Optuna's optimize loop does)."""
+        study, waited_for = trial.study, None
+        while True:
+            with study_lock(self.storage, study.study_name):
+                trials = study.get_trials(deepcopy=False)
+                done = [t for t in finished(study) if t.user_attrs.get("mix_key") == key
+                        and t.user_attrs.get("source") in TRAINED]
+                if done:
+                    return done[0]
+                claims = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
+                          and t.user_attrs.get("claim")]
+                same = [t for t in claims if t.user_attrs["claim"] == key]
+                spent = trainings(study) + len(claims)
+                if not same and spent < self.params.n_trials:
+                    if any(t.state == TrialState.WAITING for t in trials):
+                        return Claim.GIVE_WAY
+                    trial.set_user_attr("claim", key)
+                    trial.set_user_attr("worker", worker_id())
+                    return Claim.TRAIN
+                if not same and not claims:
+                    return Claim.STOP
+            busy = same[0] if same else min(claims, key=lambda t: t.number)
+            if busy.number != waited_for:
+                waited_for = busy.number
+                logger.info("trial %d waits: trial %d (worker %s) is training %s", trial.number, busy.number,
+                            busy.user_attrs.get("worker"), "the same mix" if same else "the last budgeted model")
+            time.sleep(self.params.heartbeat_interval)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
 
     @staticmethod
     def _answer_from(trial: optuna.Trial, done: optuna.trial.FrozenTrial, alpha: float, key: str

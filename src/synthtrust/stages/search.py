@@ -23,14 +23,17 @@ from synthtrust.params import MixParams, SearchParams, SegmenterParams
 from synthtrust.plots import objective_vs_alpha
 from synthtrust.search import EXPERIMENT
 from synthtrust.search.study import (
-    FINISHED,
+    SKIPPED,
     TRAINED,
     add_grid_trials,
     best_trial,
     default_storage,
     finished,
     grid_models,
+    open_storage,
     open_study,
+    shown_storage,
+    study_lock,
     study_name,
     trainings,
 )
@@ -45,6 +48,14 @@ def _parent_run(name: str) -> str | None:
     runs = mlflow.search_runs(filter_string=f"tags.`optuna.study` = '{name}' and tags.role = 'parent'",
                               output_format="list", order_by=["start_time ASC"])
     return runs[0].info.run_id if runs else None
+
+
+def _new_parent_run(name: str, params: SearchParams) -> str:
+    """The study's parent run, made with the search params it starts with; every worker resumes it (a resumed
+    run keeps the params it was created with: MLflow refuses to change a logged value)."""
+    with tracking.stage_run("search", EXPERIMENT, tags={"role": "parent", "optuna.study": name},
+                            params={"search": params.model_dump(exclude={"storage"})}) as run:
+        return run.info.run_id
 
 
 class StopAtBudget:
@@ -66,7 +77,7 @@ class StopAtBudget:
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per finished trial, for the CSV (a DVC plot) and the figure."""
     rows = []
-    for t in study.get_trials(deepcopy=False, states=FINISHED):
+    for t in finished(study):
         dice = t.user_attrs.get("dice") or {}
         pruned = t.state == TrialState.PRUNED
         last = t.intermediate_values[max(t.intermediate_values)] if pruned and t.intermediate_values else None
@@ -86,22 +97,12 @@ def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def shown_storage(url: str) -> str:
-    """The storage URL as it may be written down: no credentials, and an SQLite file inside the repository
-    relative to it (so metrics/search.json holds no path of the machine it ran on)."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        root = tracking.repo_root()
-        return f"sqlite:///{path.relative_to(root)}" if path.is_relative_to(root) else url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if rest else url
-
-
 def summarise(study: optuna.Study, storage: str) -> dict[str, Any]:
     """``metrics/search.json``: the best trial and what the study spent."""
     best = best_trial(study)
     trials = study.get_trials(deepcopy=False)
-    count = {s: sum(t.state == s for t in trials) for s in TrialState}
+    skipped = sum(t.user_attrs.get("source") == SKIPPED for t in trials)
+    count = {s: sum(t.state == s and t.user_attrs.get("source") != SKIPPED for t in trials) for s in TrialState}
     done = finished(study)
     summary: dict[str, Any] = {
         "study": study.study_name,
@@ -116,7 +117,7 @@ def summarise(study: optuna.Study, storage: str) -> dict[str, Any]:
                    "pruned": count[TrialState.PRUNED], "failed": count[TrialState.FAIL],
                    "from_grid": sum(t.user_attrs.get("source") == "grid" for t in done),
                    "trained": sum(bool(t.user_attrs.get("trained")) for t in done),
-                   "same_mix": sum(t.user_attrs.get("source") == "same_mix" for t in done)},
+                   "same_mix": sum(t.user_attrs.get("source") == "same_mix" for t in done), "skipped": skipped},
     }
     if len(study.directions) > 1:
         summary["pareto_front"] = [{"trial": t.number, "alpha": round(t.params["alpha"], 4),
@@ -134,15 +135,15 @@ def run(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
     """Run (or resume) the study until ``params.n_trials`` trainings have finished; returns the summary."""
     grid = grid_models(mix, grid_dir)
     name = study_name(params, segmenter, mix, grid, manifest, synthetic)
-    study = open_study(params, name)
-    runner = TrialRunner(params, segmenter, mix, Path(out) / name, manifest, synthetic)
-    add_grid_trials(study, grid, params, {g.alpha: mix_key(runner.make_mix(g.alpha, g.mode)) for g in grid})
+    rdb = open_storage(params)
+    study = open_study(params, name, rdb)
+    runner = TrialRunner(params, segmenter, mix, rdb, Path(out) / name, manifest, synthetic)
     storage = params.storage_url(default_storage())
     tracking.experiment(EXPERIMENT)
-    parent = _parent_run(name)
-    # a resumed parent keeps the params it was created with (MLflow refuses to change a logged value)
-    with tracking.stage_run("search", EXPERIMENT, run_id=parent, tags={"role": "parent", "optuna.study": name},
-                            params=None if parent else {"search": params.model_dump(exclude={"storage"})}):
+    with study_lock(rdb, name):  # workers starting together: the grid is entered once, one parent run is made
+        add_grid_trials(study, grid, params, {g.alpha: mix_key(runner.make_mix(g.alpha, g.mode)) for g in grid})
+        parent = _parent_run(name) or _new_parent_run(name, params)
+    with tracking.stage_run("search", EXPERIMENT, run_id=parent):
         budget = StopAtBudget(params.n_trials, runner.n_mixes())
         logger.info("study %s: %d finished trials, %d of %d trainings done (storage %s)", name, len(finished(study)),
                     trainings(study), params.n_trials, shown_storage(storage))

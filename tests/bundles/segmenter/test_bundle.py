@@ -48,13 +48,43 @@ def test_layout_and_metadata() -> None:
             assert "import synthtrust" not in path.read_text() and "synthtrust." not in path.read_text(), path
 
 
-def test_multi_gpu_config_layers_over_training() -> None:
+def test_multi_gpu_config_builds_rank_zeros_handlers_only_there() -> None:
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / f"{c}.yaml") for c in ("inference", "train", "multi_gpu_train")])
-    assert parser["train#dataloader"] == "@train#thread_loader"
-    assert parser["train#thread_loader#sampler"] == "@train#sampler"
-    assert parser["train#thread_loader#shuffle"] is False
+    rank_zero_only = {"train#handlers": ["StatsHandler", "ignite.handlers.ProgressBar", "MLFlowHandler"],
+                      "validate#handlers": ["StatsHandler", "MLFlowHandler"]}
+    for handlers, targets in rank_zero_only.items():
+        disabled = [h["_target_"] for h in parser[handlers] if h.get("_disabled_") == "$not @rank_zero"]
+        assert disabled == targets, f"{handlers}: {disabled}"
     assert "DistributedDataParallel" in parser["network"]
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_gloo_processes_ends_like_single_process_training(
+        prepared_64: Path, tmp_path: Path, without_synthtrust: Path) -> None:
+    """``multi_gpu_train.yaml`` under torchrun, the model zoo's command, on two CPU ranks (gloo): the same
+    checkpoint (an unwrapped state dict) and the same MLflow metrics, from rank 0 only, as one process."""
+    import mlflow
+
+    data = {"mix_file": str(prepared_64 / "datalist.json"), "data_root": str(prepared_64), **TINY, "log_every": 1}
+    one, two = tmp_path / "one", tmp_path / "two"
+    torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nnodes=1", "--nproc_per_node=2",
+                "-m"]
+    for out, configs, launcher in ((one, ["inference", "train"], None),
+                                   (two, ["inference", "train", "multi_gpu_train"], torchrun)):
+        out.mkdir()
+        bundle_run(BUNDLE, configs, without_synthtrust, out, launcher, ckpt_dir=str(out / "models"), **data)
+    single = torch.load(one / "models" / "model.pt", weights_only=True)
+    ranks = torch.load(two / "models" / "model.pt", weights_only=True)
+    assert {k: v.shape for k, v in ranks.items()} == {k: v.shape for k, v in single.items()}
+    assert all(torch.isfinite(v).all() for v in ranks.values() if v.is_floating_point())
+    histories = []
+    for out in (one, two):
+        client = mlflow.MlflowClient(f"sqlite:///{out / 'mlruns.db'}")
+        (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])  # rank 0 alone
+        histories.append({k: len(client.get_metric_history(run.info.run_id, k)) for k in run.data.metrics})
+    assert histories[1] == histories[0] and {"val_mean_dice", "val_dice_tc", "val_dice_wt", "val_dice_et",
+                                             "train_loss"} <= set(histories[0])
 
 
 @pytest.mark.slow
