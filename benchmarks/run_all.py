@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[list[str], bool]] = {
     "bench_evaluate": ([], False),           # medians over the cases of each grid
     "bench_deploy": ([], False),             # one full-size case through three paths, minutes on a CPU
     "bench_search": (["--max-steps", "20"], False),  # 11 + a few trainings
+    "bench_dvc": ([], False),                # medians of its own; writes 12,510 files
 }
 logger = logging.getLogger("bench")
 

@@ -334,3 +334,26 @@ def postgres_database(postgres: str) -> str:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return f"{postgres}/{name}"
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3-speaking server on loopback (moto's, started by ``scripts/s3-server.sh`` as a user would) with
+    the bucket ``synthtrust``; its endpoint URL. Credentials: the ``AWS_*`` variables set here (moto takes any)."""
+    import subprocess
+    import sys
+
+    directory = tmp_path_factory.mktemp("s3")
+    script = REPO / "scripts" / "s3-server.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    started = subprocess.run(["bash", str(script), "start", str(directory), str(free_port()), "synthtrust"],
+                             env=env, capture_output=True, text=True)
+    assert started.returncode == 0, f"scripts/s3-server.sh start failed: {started.stderr[-2000:]}"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in (("AWS_ACCESS_KEY_ID", "synthtrust-test"), ("AWS_SECRET_ACCESS_KEY", "synthtrust-test"),
+                            ("AWS_DEFAULT_REGION", "us-east-1")):
+            mp.setenv(name, value)
+        try:
+            yield started.stdout.strip().splitlines()[-1]
+        finally:
+            subprocess.run(["bash", str(script), "stop", str(directory)], capture_output=True)

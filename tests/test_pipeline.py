@@ -19,14 +19,14 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def _env() -> dict[str, str]:
-    """This environment, with the venv's commands first and no MLflow URI: the clone uses its own store."""
+def _env(**changes: str) -> dict[str, str]:
+    """This environment, with the venv's commands first and no MLflow URI (the clone uses its own store)."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", **changes}
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True)
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=_env(**env), capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -105,6 +105,35 @@ def test_dvc_repro_runs_the_whole_pipeline_and_registers_a_challenger(repo_copy:
         assert promoted.returncode == 0, promoted.stderr[-2000:]
     else:
         assert promoted.returncode == 1 and "trust scorecard reports/trust/scorecard.json fails" in promoted.stderr
+
+
+def test_a_fresh_clone_pulls_every_output_from_a_remote_and_reproduces_nothing(
+        repo_copy: Path, tmp_path: Path, s3_server: str) -> None:
+    """After the whole pipeline ran: push to the default remote and to an S3 remote (a real S3-speaking server
+    on loopback); a fresh clone pulls from either and its `dvc repro` has nothing to do."""
+    dvc = [sys.executable, "-m", "dvc"]
+    home = {"HOME": str(tmp_path / "home")}  # the default remote is ~/.cache/synthtrust/dvc-remote
+    _run([*dvc, "remote", "add", "s3", "s3://synthtrust/dvc"], repo_copy)
+    _run([*dvc, "remote", "modify", "s3", "endpointurl", s3_server], repo_copy)
+    for args in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ran"]):
+        _run(args, repo_copy)
+    pushed = _run([*dvc, "push"], repo_copy, **home).stdout
+    assert "pushed" in pushed
+    _run([*dvc, "push", "-r", "s3"], repo_copy)
+    def outputs(root: Path) -> dict[Path, int]:  # the stage outputs under data/ and models/ (not git's files)
+        return {p.relative_to(root): p.stat().st_size for top in ("data", "models") for p in (root / top).rglob("*")
+                if p.is_file() and p.name != ".gitignore"}
+
+    produced = outputs(repo_copy)
+    assert len(produced) > 50
+    for remote in ("default", "s3"):
+        clone = tmp_path / f"clone-{remote}"
+        _run(["git", "clone", "-q", str(repo_copy), str(clone)], tmp_path)
+        assert not outputs(clone)
+        _run([*dvc, "pull", *(["-r", "s3"] if remote == "s3" else [])], clone, **home)
+        assert outputs(clone) == produced, remote
+        assert "up to date" in _run([*dvc, "status"], clone).stdout, remote
+        assert "Running stage" not in _run([*dvc, "repro"], clone, **home).stdout, remote
 
 
 def test_a_killed_dvc_repro_stops_its_stage_and_the_rerun_ends_the_same(repo_copy: Path) -> None:

@@ -131,21 +131,22 @@ def register(params: str = str(DEFAULT_PARAMS), search: str = "metrics/search.js
           f"(alpha={result['alpha']}, real-test Dice {result['test_dice']})")
 
 
-def promote(reason: str = "", version: int | None = None, by: str | None = None,
-            params: str = str(DEFAULT_PARAMS), without_scorecard: bool = False) -> None:
+def promote(reason: str = "", version: int | None = None, params: str = str(DEFAULT_PARAMS),
+            without_scorecard: bool = False) -> None:
     """Move ``champion`` to the challenger (or VERSION) if the gate passes; exit 1 and change nothing if not.
-    A missing trust scorecard refuses, unless --without-scorecard (recorded in the promotion trail)."""
+    A missing trust scorecard refuses, unless --without-scorecard (recorded in the promotion trail). The trail
+    names the user the MLflow server authenticated (or, on a local store, this machine's account)."""
     from synthtrust.registry.promotion import promote as run
 
-    result = run(load(params).registry, version, reason, by, without_scorecard)
+    result = run(load(params).registry, version, reason, without_scorecard)
     print(f"version {result['version']} promoted to champion (previous: {result['previous']})")
 
 
-def rollback(reason: str = "", by: str | None = None, params: str = str(DEFAULT_PARAMS)) -> None:
-    """Move ``champion`` back to the version it replaced."""
+def rollback(reason: str = "", params: str = str(DEFAULT_PARAMS)) -> None:
+    """Move ``champion`` back to the version it replaced (the trail names the user, as ``promote``'s does)."""
     from synthtrust.registry.promotion import rollback as run
 
-    result = run(load(params).registry, reason, by)
+    result = run(load(params).registry, reason)
     print(f"champion rolled back from version {result['rolled_back']} to {result['version']}")
 
 
@@ -203,6 +204,14 @@ def _check(argv: list[str]) -> None:
         check_argv(argv[0], COMMANDS[argv[0]], argv[1:])
 
 
+def _refused_by_mlflow(exc: BaseException) -> str | None:
+    if "mlflow" not in sys.modules:  # nothing talked to a server
+        return None
+    from synthtrust.tracking import access_refused
+
+    return access_refused(exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``synthtrust`` script."""
     logging.basicConfig(
@@ -225,6 +234,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt as exc:
         logger.error("interrupted (%s): partial outputs removed, nothing half-written", exc or "Ctrl-C")
         sys.exit(130)
+    except Exception as exc:  # an MLflow server's 401/403 is the user's to fix; anything else is a bug
+        refused = _refused_by_mlflow(exc)
+        if refused is None:
+            raise
+        logger.error("%s", refused)
+        sys.exit(1)
     except OSError as exc:  # a file the command was pointed at: unreadable, unwritable, a directory, disk full
         if os.environ.get("SYNTHTRUST_DEBUG"):
             raise

@@ -9,8 +9,10 @@ the same store as ``dvc repro``.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
 import os
+import re
 import socket
 import subprocess
 import time
@@ -24,6 +26,7 @@ import mlflow
 import psutil
 from mlflow.entities import RunStatus
 
+from synthtrust.errors import SynthtrustError
 from synthtrust.secrets import redact
 
 DB_NAME, ARTIFACTS_DIR = "mlruns.db", "mlruns"
@@ -83,6 +86,54 @@ def store_id(uri: str | None = None) -> str:
 def shown_uri(uri: str | None = None) -> str:
     """The tracking URI with any credentials masked, for messages."""
     return redact(uri or tracking_uri())
+
+
+def actor(uri: str | None = None) -> tuple[str, str]:
+    """Who acts on the store, and how that is known: on an MLflow server with authentication, the user the
+    server authenticated (``/users/current``, answered with the request's own credentials); elsewhere this
+    machine's account (``getpass``), which no server has checked."""
+    uri = uri or tracking_uri()
+    if urlsplit(uri).scheme in ("http", "https"):
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        response = http_request(get_default_host_creds(uri), "/api/2.0/mlflow/users/current", "GET")
+        if _refusal(response.status_code):
+            raise SynthtrustError(_refusal(response.status_code))
+        if response.ok:
+            return response.json()["user"]["username"], "mlflow-server"
+    return getpass.getuser(), "local-account"
+
+
+def _refusal(status: int | None) -> str | None:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "anonymous"
+    if status == 401:
+        return (f"MLflow server {shown_uri()}: not authenticated as {user} (set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD)")
+    if status == 403:
+        return f"MLflow server {shown_uri()}: user {user} lacks the permission for this (ask an admin)"
+    return None
+
+
+def access_refused(exc: BaseException) -> str | None:
+    """One line for an MLflow server's refusal (401: no or wrong credentials; 403: no permission), or None."""
+    from mlflow.exceptions import MlflowException, RestException
+
+    if not isinstance(exc, MlflowException):
+        return None
+    if isinstance(exc, RestException) and exc.get_http_status_code() in (401, 403):
+        return _refusal(exc.get_http_status_code())
+    codes = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403}
+    found = re.search(r"error code (401|403) != 200", str(exc))  # a refusal without a JSON body
+    return _refusal(codes.get(exc.error_code) or (int(found.group(1)) if found else None))
+
+
+def raise_if_refused(exc: BaseException) -> None:
+    """Turn an MLflow server's 401/403 into its one-line :class:`SynthtrustError`; otherwise return (the caller
+    handles ``exc`` as before: "not found" must not hide "not allowed to look")."""
+    refused = access_refused(exc)
+    if refused is not None:
+        raise SynthtrustError(refused) from None
 
 
 def artifact_location() -> str | None:

@@ -3,6 +3,7 @@ SQLite model registry; the gate trusts only what it can verify."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import sys
@@ -34,12 +35,13 @@ def test_first_promotion_then_a_better_one_records_the_audit_trail(three: mlflow
     write_scorecard(_version(three, 3))  # version 3 is the challenger the register stage left
     three.set_registered_model_alias(NAME, CHALLENGER, "1")
     write_scorecard(_version(three, 1))
-    assert promote(PARAMS, reason="first model", by="alice")["previous"] is None
+    assert promote(PARAMS, reason="first model")["previous"] is None
     write_scorecard(_version(three, 2))
-    result = promote(PARAMS, version=2, reason="higher TC", by="bob")  # ET -0.01: within the margin
+    result = promote(PARAMS, version=2, reason="higher TC")  # ET -0.01: within the margin
     assert result["version"] == "2" and result["previous"] == "1" and _champion(three) == "2"
     tags = _version(three, 2).tags
-    assert tags["promoted_by"] == "bob" and tags["promoted_reason"] == "higher TC" and tags["previous_champion"] == "1"
+    assert tags["promoted_by"] == getpass.getuser() and tags["promoted_by_identity"] == "local-account"
+    assert tags["promoted_reason"] == "higher TC" and tags["previous_champion"] == "1"
     assert tags["promoted_at"].startswith("20") and tags["gate.delta_ET"] == "-0.0100"
     assert tags["gate.trust"] == "pass" and tags["gate.test_cases"] == "2"
 
@@ -113,7 +115,7 @@ def test_rollback_restores_the_previous_champion(three: mlflow.MlflowClient) -> 
         rollback(PARAMS)
     promote(PARAMS, version=1, without_scorecard=True)
     promote(PARAMS, version=2, without_scorecard=True)
-    assert rollback(PARAMS, reason="drift on site B", by="carol") == {"version": "1", "rolled_back": "2"}
+    assert rollback(PARAMS, reason="drift on site B") == {"version": "1", "rolled_back": "2"}
     assert _champion(three) == "1"
     assert _version(three, 2).tags["rolled_back_reason"] == "drift on site B"
     with pytest.raises(SynthtrustError, match="replaced no earlier champion"):

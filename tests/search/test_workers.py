@@ -27,7 +27,7 @@ BUDGET = 5  # trainings: the 2 grid models and 3 searched mixes, every mix 4 tra
 def _workspace(trained_workspace: Path, dest: Path) -> Path:
     shutil.copytree(trained_workspace, dest)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["segmenter"] = TINY_SEGMENTER.model_dump()
+    params["segmenter"] = {**TINY_SEGMENTER.model_dump(), "max_steps": 2}  # two validations per training
     params["mix"]["alphas"] = [0.0, 1.0]
     params["search"].update(n_trials=BUDGET, n_startup_trials=0, pruner="none", heartbeat_interval=1,
                             grace_period=3)

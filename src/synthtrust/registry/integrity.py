@@ -77,6 +77,7 @@ def recorded(client: mlflow.MlflowClient, version: ModelVersion) -> dict[str, st
     try:
         params = client.get_run(version.run_id).data.params
     except MlflowException as exc:
+        tracking.raise_if_refused(exc)
         raise IntegrityError(f"{what}: its registering run {version.run_id} cannot be read ({exc.message})") from None
     missing = [k for k in RECORDED if k not in params]
     if missing:
@@ -122,6 +123,7 @@ def resolve(client: mlflow.MlflowClient, uri: str) -> ModelVersion:
     try:
         return client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, number)
     except MlflowException as exc:
+        tracking.raise_if_refused(exc)
         raise IntegrityError(f"{uri}: not in the registry ({exc.message})") from None
 
 

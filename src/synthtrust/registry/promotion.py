@@ -20,7 +20,6 @@ group.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import logging
 import tempfile
@@ -72,6 +71,7 @@ def alias_version(client: mlflow.MlflowClient, name: str, alias: str) -> ModelVe
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
+        tracking.raise_if_refused(exc)
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise SynthtrustError(f"{tracking.shown_uri()}: the registry cannot be read ({exc.message})") from None
@@ -152,13 +152,17 @@ def gate(client: mlflow.MlflowClient, candidate: ModelVersion, champion: ModelVe
 def _version(client: mlflow.MlflowClient, name: str, version: str | int) -> ModelVersion:
     try:
         return client.get_model_version(name, str(version))
-    except MlflowException:
+    except MlflowException as exc:
+        tracking.raise_if_refused(exc)
         raise SynthtrustError(f"{name}: no version {version} in {tracking.shown_uri()}") from None
 
 
-def _audit(action: str, by: str | None, reason: str) -> dict[str, str]:
+def _audit(action: str, reason: str) -> dict[str, str]:
+    """The trail of one alias move: who (as the server authenticated them, or the local account), when, why."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return {f"{action}_by": by or getpass.getuser(), f"{action}_at": now, f"{action}_reason": reason}
+    user, known_by = tracking.actor()
+    return {f"{action}_by": user, f"{action}_by_identity": known_by, f"{action}_at": now,
+            f"{action}_reason": reason}
 
 
 def _set_tags(client: mlflow.MlflowClient, name: str, version: str, tags: dict[str, Any]) -> None:
@@ -166,7 +170,7 @@ def _set_tags(client: mlflow.MlflowClient, name: str, version: str, tags: dict[s
         client.set_model_version_tag(name, version, key, str(value))
 
 
-def promote(params: RegistryParams, version: str | int | None = None, reason: str = "", by: str | None = None,
+def promote(params: RegistryParams, version: str | int | None = None, reason: str = "",
             without_scorecard: bool = False) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (default: the challenger) if the gate passes."""
     client = mlflow.MlflowClient(tracking.tracking_uri())
@@ -183,14 +187,14 @@ def promote(params: RegistryParams, version: str | int | None = None, reason: st
             raise PromotionRefused(f"{name}: promotion of version {candidate.version} refused: "
                                    + "; ".join(result.failures))
         version, previous = str(candidate.version), str(champion.version) if champion is not None else None
-        _set_tags(client, name, version, {**_audit("promoted", by, reason or "gate passed"), **result.figures,
+        _set_tags(client, name, version, {**_audit("promoted", reason or "gate passed"), **result.figures,
                                           "previous_champion": previous or ""})
         client.set_registered_model_alias(name, CHAMPION, version)
     logger.info("%s: version %s is the champion (was %s); %s", name, version, previous, result.figures)
     return {"version": version, "previous": previous, **result.figures}
 
 
-def rollback(params: RegistryParams, reason: str = "", by: str | None = None) -> dict[str, Any]:
+def rollback(params: RegistryParams, reason: str = "") -> dict[str, Any]:
     """Move ``champion`` back to the version it replaced."""
     client = mlflow.MlflowClient(tracking.tracking_uri())
     name = params.model_name
@@ -202,8 +206,8 @@ def rollback(params: RegistryParams, reason: str = "", by: str | None = None) ->
         if not previous:
             raise SynthtrustError(f"{name}: champion version {champion.version} replaced no earlier champion")
         current = str(champion.version)
-        _set_tags(client, name, current, _audit("rolled_back", by, reason or "rollback"))
-        _set_tags(client, name, previous, _audit("restored", by, reason or "rollback"))
+        _set_tags(client, name, current, _audit("rolled_back", reason or "rollback"))
+        _set_tags(client, name, previous, _audit("restored", reason or "rollback"))
         client.set_registered_model_alias(name, CHAMPION, previous)
     logger.info("%s: champion rolled back from version %s to %s", name, current, previous)
     return {"version": previous, "rolled_back": current}

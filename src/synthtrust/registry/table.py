@@ -20,6 +20,7 @@ def versions_table(params: RegistryParams) -> list[dict[str, Any]]:
     try:
         aliases = client.get_registered_model(name).aliases
     except MlflowException as exc:
+        tracking.raise_if_refused(exc)
         raise SynthtrustError(f"{name}: not in the registry at {tracking.tracking_uri()} (run: dvc repro register)"
                               ) from exc
     by_version: dict[str, list[str]] = {}
