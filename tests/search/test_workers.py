@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -86,6 +87,9 @@ def test_two_workers_split_the_budget_and_rerun_a_killed_workers_trial(
     workers_trained = {t.user_attrs["worker"] for t in trained if t.user_attrs.get("source") == "search"}
     assert len(workers_trained) == 1  # b trained every finished search trial; a's only trial died
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    logging.getLogger(__name__).info("trials (number, state, source, mix, worker): %s", [
+        (t.number, t.state.name, t.user_attrs.get("source"), t.user_attrs.get("mix_key"), t.user_attrs.get("worker"))
+        for t in trials])
 
     client = mlflow.MlflowClient(store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])

@@ -125,7 +125,7 @@ def _trainings(storage: str) -> list[optuna.trial.FrozenTrial]:
 
 def test_a_killed_search_resumes_without_redoing_finished_trials(workspace: Path, mlflow_store: str) -> None:
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-    params["segmenter"] = TINY_SEGMENTER.model_dump()
+    params["segmenter"] = {**TINY_SEGMENTER.model_dump(), "max_steps": 2}  # quick trainings, still killed mid-way
     params["mix"]["alphas"] = [0.0, 1.0]
     params["search"].update(n_trials=5, n_startup_trials=0, pruner="none", heartbeat_interval=1, grace_period=2)
     Path("params.yaml").write_text(yaml.safe_dump(params))

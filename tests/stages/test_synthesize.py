@@ -32,7 +32,7 @@ def test_a_killed_synthesis_resumes_to_the_same_dataset(prepared_dir: Path, gene
     shutil.copytree(prepared_dir, root / "data" / "prepared")
     (root / "models" / "generator").mkdir(parents=True)
     shutil.copy(generator_checkpoint, root / "models" / "generator" / "model.pt")
-    params = tiny_generator(num_inference_steps=10)  # a case takes seconds: killed between cases, after the 2nd
+    params = tiny_generator(num_inference_steps=6)  # a case takes a second or two: killed after the 2nd case
     (root / "params.yaml").write_text(yaml.safe_dump({**DEMO.model_dump(), "generator": params.model_dump()}))
     store = f"sqlite:///{root / 'mlruns.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}

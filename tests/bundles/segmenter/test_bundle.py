@@ -59,21 +59,32 @@ def test_multi_gpu_config_builds_rank_zeros_handlers_only_there() -> None:
     assert "DistributedDataParallel" in parser["network"]
 
 
+@pytest.fixture(scope="module")
+def single_process(prepared_64: Path, tmp_path_factory: pytest.TempPathFactory, without_synthtrust: Path) -> Path:
+    """The documented single-process training on the prepared datalist (synthtrust hidden): ``models/model.pt``
+    and its MLflow store ``mlruns.db`` in the returned folder."""
+    out = tmp_path_factory.mktemp("single-process")
+    bundle_run(BUNDLE, ["inference", "train"], without_synthtrust, out, ckpt_dir=str(out / "models"),
+               **_training_data(prepared_64))
+    return out
+
+
+def _training_data(prepared: Path) -> dict:
+    return {"mix_file": str(prepared / "datalist.json"), "data_root": str(prepared), **TINY, "log_every": 1}
+
+
 @pytest.mark.slow
 def test_torchrun_with_two_gloo_processes_ends_like_single_process_training(
-        prepared_64: Path, tmp_path: Path, without_synthtrust: Path) -> None:
+        single_process: Path, prepared_64: Path, tmp_path: Path, without_synthtrust: Path) -> None:
     """``multi_gpu_train.yaml`` under torchrun, the model zoo's command, on two CPU ranks (gloo): the same
     checkpoint (an unwrapped state dict) and the same MLflow metrics, from rank 0 only, as one process."""
     import mlflow
 
-    data = {"mix_file": str(prepared_64 / "datalist.json"), "data_root": str(prepared_64), **TINY, "log_every": 1}
-    one, two = tmp_path / "one", tmp_path / "two"
+    one, two = single_process, tmp_path
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nnodes=1", "--nproc_per_node=2",
                 "-m"]
-    for out, configs, launcher in ((one, ["inference", "train"], None),
-                                   (two, ["inference", "train", "multi_gpu_train"], torchrun)):
-        out.mkdir()
-        bundle_run(BUNDLE, configs, without_synthtrust, out, launcher, ckpt_dir=str(out / "models"), **data)
+    bundle_run(BUNDLE, ["inference", "train", "multi_gpu_train"], without_synthtrust, two, torchrun,
+               ckpt_dir=str(two / "models"), **_training_data(prepared_64))
     single = torch.load(one / "models" / "model.pt", weights_only=True)
     ranks = torch.load(two / "models" / "model.pt", weights_only=True)
     assert {k: v.shape for k, v in ranks.items()} == {k: v.shape for k, v in single.items()}
@@ -88,13 +99,12 @@ def test_torchrun_with_two_gloo_processes_ends_like_single_process_training(
 
 
 @pytest.mark.slow
-def test_train_evaluate_infer_with_monai_alone(prepared_64: Path, tmp_path: Path, without_synthtrust: Path
-                                               ) -> None:
-    """The three documented commands on the prepared dataset's datalist.json, synthtrust hidden."""
-    models, scores, labels = tmp_path / "models", tmp_path / "scores", tmp_path / "labels"
+def test_train_evaluate_infer_with_monai_alone(single_process: Path, prepared_64: Path, tmp_path: Path,
+                                               without_synthtrust: Path) -> None:
+    """The three documented commands on the prepared dataset's datalist.json, synthtrust hidden (the training:
+    the ``single_process`` fixture)."""
+    models, scores, labels = single_process / "models", tmp_path / "scores", tmp_path / "labels"
     datalist = prepared_64 / "datalist.json"
-    bundle_run(BUNDLE, ["inference", "train"], without_synthtrust, tmp_path, mix_file=str(datalist),
-               data_root=str(prepared_64), ckpt_dir=str(models), **TINY)
     assert (models / "model.pt").is_file()
     bundle_run(BUNDLE, ["inference", "train", "evaluate"], without_synthtrust, tmp_path,
                dataset_dir=str(prepared_64), ckpt_dir=str(models), output_dir=str(scores), roi_size=TINY["roi_size"])
