@@ -98,8 +98,9 @@ def actor(uri: str | None = None) -> tuple[str, str]:
         from mlflow.utils.rest_utils import http_request
 
         response = http_request(get_default_host_creds(uri), "/api/2.0/mlflow/users/current", "GET")
-        if _refusal(response.status_code):
-            raise SynthtrustError(_refusal(response.status_code))
+        refused = _refusal(response.status_code)
+        if refused is not None:
+            raise SynthtrustError(refused)
         if response.ok:
             return response.json()["user"]["username"], "mlflow-server"
     return getpass.getuser(), "local-account"
