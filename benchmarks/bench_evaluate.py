@@ -76,8 +76,8 @@ def main() -> None:
     params = load(args.params)
     seg = params.segmenter
     print(f"device                            : {describe_device()}")
-    for grid in args.grids.split(","):
-        size = list(params.data.spatial_size) if grid == "params" else [int(grid)] * 3
+    sizes = [list(params.data.spatial_size) if grid == "params" else [int(grid)] * 3 for grid in args.grids.split(",")]
+    for size in [s for i, s in enumerate(sizes) if s not in sizes[:i]]:  # the paper grid is 128^3 already
         data = replace(params.data, spatial_size=size)
         with demo_workspace(data, n=args.cases) as work:
             manifest = work / "data" / "prepared" / "manifest.json"

@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -87,9 +87,17 @@ def device_key() -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
+def installed(package: str) -> str:
+    """``package``'s version, or "not installed" (a GPU machine may carry only what the benchmarks import)."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def section(outcomes: dict[str, Outcome], command: str) -> str:
     """The Markdown section of this device's results."""
-    versions = ", ".join(f"{p} {version(p)}" for p in ("torch", "monai", "mlflow", "optuna", "dvc"))
+    versions = ", ".join(f"{p} {installed(p)}" for p in ("torch", "monai", "mlflow", "optuna", "dvc"))
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [f"<!-- device: {device_key()} -->", f"## {device_key()}", "",
              f"{datetime.date.today().isoformat()}, "
@@ -138,7 +146,7 @@ def main() -> None:
     outcomes = {name: run(name, params, args.repeats) for name in chosen}
     outcomes.update({name: Outcome(failure="skipped (--skip)") for name in skipped})
     command = f"--params {os.path.relpath(params, HERE.parent)} --repeats {args.repeats}" + \
-        (f" --skip {args.skip}" if skipped else "")
+        (f" --only {args.only}" if args.only else "") + (f" --skip {args.skip}" if skipped else "")
     write_results(section(outcomes, command))
     logger.info("wrote %s", RESULTS)
 
