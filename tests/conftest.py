@@ -161,7 +161,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 # A segmenter small enough to train in seconds: 64 x 64 x 32 crops, 4 steps, validation every epoch.
 TINY_SEGMENTER_KW = dict(patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=4,
-                         steps_per_epoch=1, val_interval=1)
+                         steps_per_epoch=1, val_interval=1, seeds=[0])
 TINY_SEGMENTER = demo("segmenter", **TINY_SEGMENTER_KW)
 
 
@@ -247,7 +247,7 @@ def registered(trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.Monk
         "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
         "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0", "run_id": None}}))
     write_tiny_params(Path("params.yaml"))
-    return register.run(DEMO.registry, TINY_SEGMENTER, "phantom")
+    return register.run(DEMO.registry, TINY_SEGMENTER, DEMO.intervals, "phantom")
 
 
 def tiny_generator(train: dict | None = None, **sample: object) -> GeneratorParams:

@@ -98,7 +98,8 @@ def evaluate(alpha: float, params: str = str(DEFAULT_PARAMS), model: str | None 
     """Regional Dice and HD95 of ALPHA's model on the real and the synthetic test sets."""
     from synthtrust.stages import evaluate as stage
 
-    stage.run(load(params).segmenter, alpha, model or f"models/segmenter/alpha_{alpha}/model.pt",
+    p = load(params)
+    stage.run(p.segmenter, p.intervals, alpha, model or f"models/segmenter/alpha_{alpha}/model.pt",
               metrics or f"metrics/segmenter/alpha_{alpha}.json",
               per_case or f"reports/segmenter/alpha_{alpha}/per_case.csv", manifest, synthetic)
 
@@ -126,7 +127,7 @@ def register(params: str = str(DEFAULT_PARAMS), search: str = "metrics/search.js
     from synthtrust.stages import register as stage
 
     p = load(params)
-    result = stage.run(p.registry, p.segmenter, p.data.source, search, metrics=metrics)
+    result = stage.run(p.registry, p.segmenter, p.intervals, p.data.source, search, metrics=metrics)
     print(f"{result['model_name']} version {result['version']} is the {result['alias']} "
           f"(alpha={result['alpha']}, real-test Dice {result['test_dice']})")
 
@@ -162,7 +163,7 @@ def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics
     from synthtrust.stages import trust as stage
 
     p = load(params)
-    card = stage.run(p.trust, p.mix.alphas, p.segmenter, p.data.model_dump(), out, metrics)
+    card = stage.run(p.trust, p.intervals, p.mix, p.segmenter, p.data.model_dump(), out, metrics)
     print(f"trust scorecard: {'PASS' if card['passed'] else 'FAIL'} ({out}/index.html)")
 
 

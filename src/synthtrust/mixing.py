@@ -54,6 +54,11 @@ def _require_files(items: list[dict[str, Any]]) -> None:
                 raise DataError(f"{path}: synthetic case file missing (run: dvc repro synthesize)")
 
 
+def synthetic_count(alpha: float, mode: str, n_train: int) -> int:
+    """How many synthetic cases the mix of ``alpha`` holds, for ``n_train`` real training cases."""
+    return round(alpha * n_train) if mode == "replace" else round(alpha * n_train / (1.0 - alpha))
+
+
 def make_mix(alpha: float, params: MixParams, manifest: str | Path = "data/prepared/manifest.json",
              synthetic: str | Path = "data/synthetic", root: str | Path = ".") -> dict[str, Any]:
     """The datalist of the mix at ``alpha`` (keys ``training``, ``validation`` and a description)."""
@@ -65,8 +70,8 @@ def make_mix(alpha: float, params: MixParams, manifest: str | Path = "data/prepa
     train = manifest_datalist(manifest, "train")
     val = manifest_datalist(manifest, "val")
     n = len(train)
+    k = synthetic_count(alpha, params.mode, n)
     if params.mode == "replace":
-        k = round(alpha * n)
         order = np.random.default_rng(params.seed).permutation(sorted(item["case_id"] for item in train))
         chosen = set(order[:k].tolist())
         swapped = [synthetic_item(synthetic / "train", item["case_id"], label=item["label"])
@@ -75,7 +80,6 @@ def make_mix(alpha: float, params: MixParams, manifest: str | Path = "data/prepa
         real = [item for item in train if item["case_id"] not in chosen]
         training = [_relative(i, root, "real") for i in real] + [_relative(i, root, "synthetic") for i in swapped]
     else:
-        k = round(alpha * n / (1.0 - alpha))
         novel_dir = synthetic / "novel"
         available = sorted(p.name for p in novel_dir.iterdir() if p.is_dir()) if novel_dir.is_dir() else []
         if len(available) < k:

@@ -189,7 +189,11 @@ def check_alpha(alpha: Any, mode: str) -> float:
 
 # ------------------------------------------------------------------------------------------ segmenter
 class SegmenterParams(Section):
-    """Ids of the segmenter bundle's inference.yaml and train.yaml (SwinUNETR, recipe, sliding window)."""
+    """Ids of the segmenter bundle's inference.yaml and train.yaml (SwinUNETR, recipe, sliding window), and
+    ``seeds``: every alpha is trained once per seed (replicates); the first seed's model is the alpha's model
+    of record (the search, the registry and the trust features use it), and sets the bundle id ``seed``."""
+
+    JOB_KEYS: ClassVar[frozenset[str]] = frozenset({"seeds"})
 
     feature_size: int = Field(ge=12, multiple_of=12)
     depths: list[int] = Field(min_length=4, max_length=4)
@@ -206,10 +210,12 @@ class SegmenterParams(Section):
     max_steps: int = Field(ge=1)
     steps_per_epoch: int = Field(ge=1)
     val_interval: int = Field(ge=1)
-    seed: int = Field(ge=0)
+    seeds: list[int] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _shapes(self) -> SegmenterParams:
+        if min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: distinct integers >= 0, got {self.seeds}")
         if min(self.depths) < 1:
             raise ValueError(f"depths: four stages of >= 1 block, got {self.depths}")
         for stage, heads in enumerate(self.num_heads):  # stage i embeds feature_size * 2^i channels
@@ -226,6 +232,10 @@ class SegmenterParams(Section):
         return self
 
     NETWORK_KEYS: ClassVar[tuple[str, ...]] = ("feature_size", "depths", "num_heads", "window_size", "roi_size")
+
+    def bundle_overrides(self) -> dict[str, Any]:
+        """The bundle config ids this section sets; ``seed`` is the first of ``seeds``."""
+        return {**super().bundle_overrides(), "seed": self.seeds[0]}
 
     def network_overrides(self) -> dict[str, Any]:
         """The ids inference needs: the network's shape and the sliding window."""
@@ -271,6 +281,17 @@ class RegistryParams(Section):
     model_name: str = Field(min_length=1)
     margin: float = Field(ge=0, le=1)
     scorecard: str
+    #: what the gate does with a trust factor that had nothing to judge (T2 for a real-only model)
+    not_applicable: Literal["pass", "refuse"]
+
+
+# ---------------------------------------------------------------------------------------- intervals
+class IntervalParams(Section):
+    """The ``intervals:`` section: the bootstrap behind every interval (:mod:`synthtrust.stats`)."""
+
+    confidence: float = Field(gt=0.5, lt=1)
+    resamples: int = Field(ge=100, le=1_000_000)
+    seed: int = Field(ge=0)
 
 
 # -------------------------------------------------------------------------------------------- trust
@@ -281,8 +302,8 @@ class TrustParams(Section):
     parity_margin: float = Field(ge=0, le=1)
     small_et_dice_min: float = Field(ge=0, le=1)
     diversity_ratio_max: float = Field(ge=1)
+    privacy_auc_margin: float = Field(ge=0, lt=0.5)
     privacy_percentile: float = Field(gt=0, lt=100)
-    privacy_flag_max: float = Field(ge=0, le=1)
 
 
 class Params(Section):
@@ -294,6 +315,7 @@ class Params(Section):
     segmenter: SegmenterParams
     search: SearchParams
     registry: RegistryParams
+    intervals: IntervalParams
     trust: TrustParams
 
     @model_validator(mode="after")

@@ -65,19 +65,33 @@ def save_figure(fig: plt.Figure, out: str | Path, dpi: int = 90) -> Path:
 REGION_COLOURS = dict(zip(REGION_NAMES, ("tab:red", "tab:green", "tab:orange"), strict=True))
 
 
-def dice_vs_alpha(rows: Sequence[dict[str, float]], out: str | Path) -> Path:
-    """Mean Dice per region against alpha: real test solid, synthetic test dashed."""
+def dice_vs_alpha(rows: Sequence[dict[str, float]], out: str | Path, confidence: float = 0.95) -> Path:
+    """Mean Dice per region against alpha, one panel per region: real test solid with its interval shaded,
+    synthetic test dashed with its interval as error bars; the title says how many cases stand behind them."""
     rows = sorted(rows, key=lambda r: r["alpha"])
-    alphas = [r["alpha"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for region, colour in REGION_COLOURS.items():
-        ax.plot(alphas, [r[f"real_{region}"] for r in rows], "-o", color=colour, label=f"{region} real test")
-        ax.plot(alphas, [r[f"synthetic_{region}"] for r in rows], "--s", color=colour, alpha=0.7,
-                label=f"{region} synthetic test")
-    ax.set(xlabel="alpha (synthetic fraction of training cases)", ylabel="Dice", ylim=(0, 1),
-           title="Regional Dice vs alpha")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    alphas = np.array([r["alpha"] for r in rows])
+    fig, axes = plt.subplots(1, len(REGION_COLOURS), figsize=(10, 3.6), sharey=True)
+    for ax, (region, colour) in zip(axes, REGION_COLOURS.items(), strict=True):
+        def column(name: str) -> np.ndarray:
+            return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
+
+        real, synth = column(f"real_{region}"), column(f"synthetic_{region}")
+        ax.plot(alphas, real, "-o", color=colour, label="real test")
+        ax.fill_between(alphas, column(f"real_{region}_low"), column(f"real_{region}_high"), color=colour,
+                        alpha=0.2, linewidth=0)
+        errors = np.abs(np.vstack([synth - column(f"synthetic_{region}_low"),
+                                   column(f"synthetic_{region}_high") - synth]))
+        ax.errorbar(alphas + 0.01, synth, yerr=errors, fmt="--s", color=colour, alpha=0.7, capsize=3,
+                    label="synthetic test")
+        ax.vlines(alphas - 0.015, column(f"real_{region}_seed_min"), column(f"real_{region}_seed_max"),
+                  color="black", linewidth=2, label="real test, seed range")
+        ax.set(xlabel="alpha (synthetic fraction)", title=region, ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("Dice")
+    cases, seeds = rows[0].get("real_cases", "?"), rows[0].get("seeds", 1)
+    fig.suptitle(f"Regional Dice vs alpha: means over {cases} real test cases and {seeds} seeds, {confidence:.0%} "
+                 "bootstrap intervals over cases (band, bars), range over seeds (black)", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out)
 

@@ -14,10 +14,11 @@ import torch
 from synthtrust import tracking
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.params import RegistryParams
+from synthtrust.segmenter.scoring import summarise
 from tests.conftest import DEMO, TINY_SEGMENTER, use_store, write_tiny_params
 
 NAME = "brats-swinunetr"
-PARAMS = RegistryParams(model_name=NAME, margin=0.02, scorecard="scorecard.json")
+PARAMS = RegistryParams(model_name=NAME, margin=0.02, scorecard="scorecard.json", not_applicable="pass")
 
 
 def register_versions(root: Path, dices: list[tuple[float, float, float]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,9 +44,12 @@ def register_versions(root: Path, dices: list[tuple[float, float, float]], monke
         (root / "metrics/search.json").write_text(json.dumps({"study": "brats-alpha-test", "best": {
             "trial": n, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
             "val_mean_dice": validation["mean_dice"], "model_dir": str(model_dir.relative_to(root)), "run_id": None}}))
-        figures = {"dice": dict(zip(REGION_NAMES, dice, strict=True)), "hd95": dict.fromkeys(REGION_NAMES, 10.0)}
-        monkeypatch.setattr(register, "summarise", lambda scored, figures=figures: figures)
-        register.run(DEMO.registry, TINY_SEGMENTER, "phantom")
+        def summary(scored: dict, intervals: object, dice: tuple = dice) -> dict:
+            figures = summarise(scored, DEMO.intervals)
+            return {**figures, "dice": dict(zip(REGION_NAMES, dice, strict=True))}
+
+        monkeypatch.setattr(register, "summarise", summary)
+        register.run(DEMO.registry, TINY_SEGMENTER, DEMO.intervals, "phantom")
 
 
 #: the three versions' real-test Dice (TC, WT, ET)
@@ -85,11 +89,15 @@ def three(three_pristine: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) ->
 
 
 def write_scorecard(mv: mlflow.entities.model_registry.ModelVersion, passed: bool = True,
-                    path: str | Path = "scorecard.json", **model: object) -> Path:
-    """A trust scorecard bound to version ``mv`` as the trust stage writes it (``model`` entries changed)."""
+                    path: str | Path = "scorecard.json", not_applicable: bool = False, **model: object) -> Path:
+    """A trust scorecard bound to version ``mv`` as the trust stage writes it (``model`` entries changed); with
+    ``not_applicable``, T2 had nothing to judge."""
     bound = {"name": mv.name, "version": int(mv.version), "run_id": mv.run_id,
              "checkpoint_sha256": mv.tags["checkpoint_sha256"], "store": tracking.store_id(), **model}
-    factors = {"T1_fidelity": {"passed": True}, "T5_privacy": {"passed": passed}}
+    factors = {"T1_fidelity": {"passed": True, "status": "pass"},
+               "T5_privacy": {"passed": passed, "status": "pass" if passed else "fail"}}
+    if not_applicable:
+        factors["T2_utility_parity"] = {"passed": None, "status": "not applicable", "reason": "real-only"}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps({"passed": passed, "model": bound, "factors": factors}))
     return Path(path)

@@ -15,6 +15,7 @@ import yaml
 
 from synthtrust import tracking
 from synthtrust.errors import SynthtrustError
+from synthtrust.params import replace
 from synthtrust.registry import CHALLENGER, CHAMPION
 from synthtrust.registry.integrity import IntegrityError
 from synthtrust.registry.promotion import PromotionRefused, alias_version, promote, rollback
@@ -77,9 +78,12 @@ def test_the_scorecard_must_pass_and_judge_this_very_version(three: mlflow.Mlflo
         with pytest.raises(PromotionRefused, match=says):
             promote(PARAMS, version=1)
     assert alias_version(three, NAME, CHAMPION) is None
-    write_scorecard(one)
+    write_scorecard(one, not_applicable=True)  # T2 of a real-only model: the gate's rule is a param
+    with pytest.raises(PromotionRefused, match="T2_utility_parity had nothing to judge and registry.not_applicable"):
+        promote(replace(PARAMS, not_applicable="refuse"), version=1)
+    assert alias_version(three, NAME, CHAMPION) is None
     promote(PARAMS, version=1)
-    assert _version(three, 1).tags["gate.trust"] == "pass"
+    assert _version(three, 1).tags["gate.trust"] == "pass (T2_utility_parity not applicable)"
 
 
 def test_hand_written_figures_are_not_trusted(three: mlflow.MlflowClient, tmp_path: Path) -> None:
@@ -129,7 +133,7 @@ def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
 
 def _params_file(where: Path, **registry: object) -> None:
     """The demo params.yaml with this test's registry section (``registry`` changes on top)."""
-    section = {"model_name": NAME, "margin": 0.1, "scorecard": "scorecard.json", **registry}
+    section = {"model_name": NAME, "margin": 0.1, "scorecard": "scorecard.json", "not_applicable": "pass", **registry}
     (where / "params.yaml").write_text(yaml.safe_dump({**DEMO.model_dump(), "registry": section}))
 
 

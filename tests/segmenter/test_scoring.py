@@ -14,7 +14,7 @@ from synthtrust.data.brats import REGIONS, voxel_spacing, voxel_volume_ml
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.segmenter.scoring import per_case_csv, score, summarise
-from tests.conftest import TINY_SEGMENTER, bundle_label_map
+from tests.conftest import DEMO, TINY_SEGMENTER, bundle_label_map
 
 BRATS_MAX_HD95 = 373.13
 
@@ -56,9 +56,12 @@ def test_scores_equal_the_written_label_maps(workspace: Path, tmp_path: Path) ->
             assert got["hd95"] == pytest.approx(expected[region]["hd95"], abs=1e-4), (item["case_id"], region)
             volume = np.isin(np.asarray(reference.dataobj), REGIONS[region]).sum() * voxel_volume_ml(reference.affine)
             assert scored[item["case_id"]]["volume_ml"][region] == pytest.approx(volume)
-    summary = summarise(scored)
+    summary = summarise(scored, DEMO.intervals)
     assert summary["cases"] == len(datalist) and set(summary["dice"]) == set(REGIONS)
-    assert per_case_csv({"real": scored}).count("\n") == 1 + 3 * len(datalist)
+    for region in REGIONS:  # each mean sits inside its interval over the cases
+        low, high = summary["dice_interval"][region]
+        assert low <= summary["dice"][region] <= high
+    assert per_case_csv({"real": {0: scored}}).count("\n") == 1 + 3 * len(datalist)
 
 
 def test_missing_and_mismatched_checkpoints(workspace: Path, tmp_path: Path) -> None:

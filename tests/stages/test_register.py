@@ -25,7 +25,7 @@ PARAMS = DEMO.registry
 
 def register(params, segmenter, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
     """The register stage on phantom data."""
-    return register_stage(params, segmenter, "phantom", *args, **kwargs)
+    return register_stage(params, segmenter, DEMO.intervals, "phantom", *args, **kwargs)
 
 
 def test_registration_tags_card_alias_and_idempotence(registered: dict, mlflow_store: str) -> None:

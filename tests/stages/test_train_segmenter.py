@@ -7,16 +7,23 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 
 from synthtrust.errors import DataError
 from synthtrust.mixing import make_mix
+from synthtrust.params import replace
 from synthtrust.segmenter import EXPERIMENT
 from synthtrust.segmenter.training import read_mix, read_validation
 from synthtrust.stages.train_segmenter import run as train_segmenter
 from tests.conftest import DEMO, demo
 
 TINY = demo("segmenter", patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=2,
-            steps_per_epoch=1, val_interval=1)
+            steps_per_epoch=1, val_interval=1, seeds=[0])
+
+
+def _weights(checkpoint: str | Path) -> dict[str, torch.Tensor]:
+    state = torch.load(checkpoint, weights_only=True)
+    return state.get("model", state)
 
 
 @pytest.fixture
@@ -28,11 +35,18 @@ def mix_file(prepared_64: Path, tmp_path: Path) -> Path:
     return path
 
 
-def test_training_tracks_regional_validation_dice(mix_file: Path, tmp_path: Path, mlflow_store: str) -> None:
-    model = train_segmenter(TINY, mix_file, tmp_path / "seg")
-    assert model.is_file()
+def test_training_tracks_regional_validation_dice_once_per_seed(mix_file: Path, tmp_path: Path,
+                                                                mlflow_store: str) -> None:
+    model = train_segmenter(replace(TINY, seeds=[3, 1]), mix_file, tmp_path / "seg")
+    assert model == tmp_path / "seg" / "model.pt" and model.is_file()
+    replicate = tmp_path / "seg" / "seed_1" / "model.pt"  # the second seed, a replicate beside the model of record
+    first, second = _weights(model), _weights(replicate)
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # another seed, another model
     client = mlflow.MlflowClient(mlflow_store)
-    (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id], order_by=["start_time"])
+    assert [r.data.params["seed"] for r in runs] == ["3", "1"]  # one run per seed, the model of record's first
+    assert "seed_" not in runs[0].info.run_name and runs[1].info.run_name.startswith("train_segmenter-alpha_0.0-seed_1")
+    run = runs[0]
     assert run.data.params["alpha"] == "0.0" and run.data.params["n_synthetic"] == "0"
     for region in ("tc", "wt", "et"):
         history = client.get_metric_history(run.info.run_id, f"val_dice_{region}")
@@ -117,7 +131,8 @@ def test_a_killed_training_leaves_nothing_and_the_rerun_equals_an_uninterrupted_
                "--out", "models/segmenter/again"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not list(Path("models/segmenter").glob(".again.*.partial")) and time.time() < deadline:
+    # the training's own partial folder (inside the stage's, once its MLflow run is open)
+    while not list(Path("models/segmenter").glob("..again.*.partial")) and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(3)  # into the training
     assert proc.poll() is None, proc.stderr.read()[-2000:]
@@ -130,7 +145,7 @@ def test_a_killed_training_leaves_nothing_and_the_rerun_equals_an_uninterrupted_
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert not list(Path("models/segmenter").glob(".again.*")), "the killed run's partial output is still there"
+    assert not list(Path("models/segmenter").glob("*again.*")), "the killed run's partial output is still there"
     statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
     assert statuses == ["FINISHED", "KILLED"]
     again = json.loads(Path("models/segmenter/again/validation.json").read_text())
@@ -138,3 +153,6 @@ def test_a_killed_training_leaves_nothing_and_the_rerun_equals_an_uninterrupted_
     assert again["best_epoch"] == uninterrupted["best_epoch"]
     for region, value in uninterrupted["dice"].items():
         assert again["dice"][region] == pytest.approx(value, abs=1e-5)
+    # same machine, same seed: the same weights to the bit (docs/reproducibility.md)
+    ours, reference = _weights("models/segmenter/again/model.pt"), _weights("models/segmenter/alpha_0.0/model.pt")
+    assert ours.keys() == reference.keys() and all(torch.equal(ours[k], reference[k]) for k in ours)

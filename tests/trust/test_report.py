@@ -1,5 +1,8 @@
-"""The trust stage for real on the tiny workspace (its synthetic cases are rescaled copies of the real ones,
-so privacy must flag them), and the report opened in headless Chromium."""
+"""The trust stage for real on the tiny workspace, and the report opened in headless Chromium.
+
+The workspace's synthetic training cases are rescaled copies of the real ones (a generator that returns its
+training images) while its held-out (test) copies are noisy: membership inference (T5) must catch that.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,12 @@ import subprocess
 from pathlib import Path
 
 import mlflow
+import nibabel as nib
+import numpy as np
 import pytest
 
 from synthtrust.data.brats import MODALITIES
+from synthtrust.params import replace
 from synthtrust.plots import real_vs_synthetic
 from synthtrust.segmenter.training import read_validation
 from synthtrust.stages.evaluate import run as evaluate
@@ -20,6 +26,7 @@ from synthtrust.stages.plot_segmenter import run as write_dice_vs_alpha
 from synthtrust.stages.register import run as register
 from synthtrust.stages.trust import EXPERIMENT, FACTORS
 from synthtrust.stages.trust import run as run_trust
+from synthtrust.trust.parity import UNDECIDED
 from tests.conftest import DEMO, TINY_SEGMENTER, require_service
 
 pytestmark = pytest.mark.slow
@@ -32,12 +39,20 @@ def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
     """Evaluate the grid, register alpha = 0 as challenger, then run the trust stage; returns (root, card)."""
     root = tmp_path_factory.mktemp("trust") / "ws"
     shutil.copytree(trained_workspace, root)
+    rng = np.random.default_rng(0)
+    for path in sorted((root / "data/synthetic/test").glob("*/*.nii.gz")):
+        if "_seg" in path.name:
+            continue
+        image = nib.load(path)
+        data = np.asarray(image.dataobj, dtype=np.float32)
+        noisy = np.where(data != 0, data + 0.5 * data.std() * rng.standard_normal(data.shape), 0)
+        nib.save(nib.Nifti1Image(noisy.astype(np.float32), image.affine, image.header), path)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
         for alpha in ALPHAS:
-            evaluate(SEG, alpha, f"models/segmenter/alpha_{alpha}/model.pt", f"metrics/segmenter/alpha_{alpha}.json",
-                     f"reports/segmenter/alpha_{alpha}/per_case.csv")
+            evaluate(SEG, DEMO.intervals, alpha, f"models/segmenter/alpha_{alpha}/model.pt",
+                     f"metrics/segmenter/alpha_{alpha}.json", f"reports/segmenter/alpha_{alpha}/per_case.csv")
         write_dice_vs_alpha(ALPHAS, "reports/segmenter/dice_vs_alpha.csv", "reports/segmenter/dice_vs_alpha.png")
         manifest = json.loads(Path("data/prepared/manifest.json").read_text())
         real_vs_synthetic([(Path("data/prepared/train") / c, Path("data/synthetic/train") / c)
@@ -47,12 +62,12 @@ def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
             "trial": 0, "alpha": 0.0, "mode": "replace", "val_dice": validation["dice"],
             "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0"}}))
         Path("params.yaml").write_text("data: {source: phantom}\n")
-        register(DEMO.registry, SEG, "phantom")
-        card = run_trust(DEMO.trust, ALPHAS, SEG, {"source": "phantom"})
+        register(DEMO.registry, SEG, DEMO.intervals, "phantom")
+        card = run_trust(DEMO.trust, DEMO.intervals, replace(DEMO.mix, alphas=ALPHAS), SEG, {"source": "phantom"})
     return root, card
 
 
-def test_the_scorecard_judges_the_challenger_and_flags_copies(trust_run: tuple[Path, dict]) -> None:
+def test_the_scorecard_judges_the_challenger_and_catches_memorisation(trust_run: tuple[Path, dict]) -> None:
     root, card = trust_run
     assert json.loads((root / "reports/trust/scorecard.json").read_text()) == card
     model = card["model"]
@@ -60,16 +75,26 @@ def test_the_scorecard_judges_the_challenger_and_flags_copies(trust_run: tuple[P
         "name": "brats-swinunetr", "version": 1, "alpha": 0.0, "mode": "replace"}
     # what binds it to that one version in that one store, for the promotion gate
     assert model["store"] == "sqlite:///mlruns.db" and len(model["checkpoint_sha256"]) == 64 and model["run_id"]
-    t5 = card["factors"]["T5_privacy"]  # copies scaled by 0.9: correlation 1, distance 0, every one a copy
-    assert t5["flagged"] == len(t5["cases"]) and not t5["passed"] and not card["passed"]
+    t5 = card["factors"]["T5_privacy"]  # training copies at distance 0 from their source, held-out ones not
+    assert t5["score"] == 1.0 and t5["interval"]["low"] == 1.0 and not t5["passed"] and not card["passed"]
+    assert (t5["members"], t5["held_out"]) == (4, 2)
+    assert all(c["to_source"] == 0 for c in t5["cases"].values() if c["member"])
     t1 = card["factors"]["T1_fidelity"]
     assert t1["score"] > 0.9  # a rescaled copy is structurally the same image
     assert t1["features"]["fid"] >= 0 and "swinViT" in t1["features"]["network"]
-    t2 = card["factors"]["T2_utility_parity"]  # the challenger is the alpha = 0 model: no change at all
-    assert t2["delta_vs_real_only"] == {"TC": 0.0, "WT": 0.0, "ET": 0.0} and t2["passed"]
-    assert set(card["per_alpha"]) == {"0.0", "1.0"}
+    t2 = card["factors"]["T2_utility_parity"]  # the challenger is the alpha = 0 model: nothing to compare
+    assert t2["status"] == "not applicable" and t2["passed"] is None and card["not_applicable"] == [
+        "T2_utility_parity"]
+    assert set(card["per_alpha"]) == {"0.0", "1.0"}  # every alpha, alpha = 0 not applicable, alpha = 1 judged
+    assert card["per_alpha"]["0.0"]["T2_utility_parity"]["status"] == "not applicable"
+    alpha_1 = card["per_alpha"]["1.0"]["T2_utility_parity"]
+    assert alpha_1["status"] in ("pass", "fail") and alpha_1["n_synthetic"] == 4
+    assert {r: d["cases"] for r, d in alpha_1["delta_vs_real_only"].items()} == {"TC": 2, "WT": 2, "ET": 2}
+    assert card["parity"]["claim"]["verdict"] == UNDECIDED  # alphas 0 and 1 only: nothing near 0.5
+    assert card["cases"] == {"train": 4, "test": 2, "synthetic": 6}
     small = json.loads((root / "metrics/trust.json").read_text())
-    assert small["passed"] is False and small["T5_privacy"] == {"score": 1.0, "passed": False}
+    assert small["passed"] is False and small["T5_privacy"] == {"score": 1.0, "passed": False, "status": "fail"}
+    assert small["T2_utility_parity"]["status"] == "not applicable" and small["parity_claim"] == UNDECIDED
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlruns.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
     assert run.data.metrics["T5_privacy_passed"] == 0.0
@@ -82,7 +107,8 @@ def test_the_report_is_self_contained(trust_run: tuple[Path, dict]) -> None:
     page = (root / "reports/trust/index.html").read_text()
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', page)) == 5
     assert not re.search(r'src="(?!data:)', page)  # nothing loaded from elsewhere
-    for text in ("Verdict: FAIL", "T5 Privacy", "Datasheet", "Model card", "Intended use", *MODALITIES):
+    for text in ("Verdict: FAIL", "T5 Privacy", "Datasheet", "Model card", "Intended use", *MODALITIES,
+                 "not applicable", f'<b id="parity-claim">{UNDECIDED}</b>', "95% percentile bootstrap over cases"):
         assert text in page, text
 
 

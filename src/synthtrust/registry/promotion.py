@@ -140,12 +140,20 @@ def gate(client: mlflow.MlflowClient, candidate: ModelVersion, champion: ModelVe
         result.figures["gate.trust"] = "scorecard of another model"
         result.failures.append(f"trust scorecard {params.scorecard} is not this version's: {problem} "
                                "(run: dvc repro trust)")
-    elif card.get("passed") is not True:
+        return result
+    factors = card.get("factors", {})
+    status = {name: f.get("status") or ("pass" if f.get("passed") else "fail") for name, f in factors.items()}
+    failed = [name for name, s in status.items() if s == "fail"]
+    inapplicable = [name for name, s in status.items() if s == "not applicable"]
+    if failed or card.get("passed") is not True:
         result.figures["gate.trust"] = "fail"
-        failed = [name for name, f in card.get("factors", {}).items() if not f.get("passed")]
         result.failures.append(f"trust scorecard {params.scorecard} fails: {', '.join(failed) or 'verdict'}")
+    elif inapplicable and params.not_applicable == "refuse":
+        result.figures["gate.trust"] = "not applicable refused"
+        result.failures.append(f"trust scorecard {params.scorecard}: {', '.join(inapplicable)} had nothing to judge "
+                               "and registry.not_applicable is 'refuse'")
     else:
-        result.figures["gate.trust"] = "pass"
+        result.figures["gate.trust"] = "pass" + (f" ({', '.join(inapplicable)} not applicable)" if inapplicable else "")
     return result
 
 

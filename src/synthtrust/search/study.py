@@ -118,7 +118,8 @@ def study_name(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
     """``<search.study_name>-<fingerprint>``: equal inputs, equal study."""
     provenance = sorted(Path(synthetic).glob("*/*/*.json"))
     inputs = {
-        "segmenter": segmenter.model_dump(), "mix.seed": mix.seed, "modes": list(params.modes),
+        # what a trial trains with (the first seed): replicate seeds of the grid do not make another study
+        "segmenter": segmenter.bundle_overrides(), "mix.seed": mix.seed, "modes": list(params.modes),
         "objective": params.objective, "manifest": sha256_file(manifest),
         "synthetic": digest_files(provenance),
         "grid": {g.model_dir: sha256_file(Path(g.model_dir) / "model.pt") for g in grid},

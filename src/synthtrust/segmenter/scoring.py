@@ -20,7 +20,8 @@ from ignite.engine import Engine, Events
 from synthtrust import bundles
 from synthtrust.data.brats import REGION_NAMES, voxel_volume_ml
 from synthtrust.errors import DataError
-from synthtrust.params import SegmenterParams
+from synthtrust.params import IntervalParams, SegmenterParams
+from synthtrust.stats import mean_interval
 
 EVALUATE_CONFIGS = ["inference", "train", "evaluate"]
 
@@ -83,23 +84,43 @@ def score(params: SegmenterParams, checkpoint: str | Path, datalist: list[dict[s
     return per_case
 
 
-def summarise(per_case: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Mean Dice and HD95 per region, the mean Dice over regions, and the number of cases behind them."""
-    dice = {r: float(np.mean([c["metrics"][r]["dice"] for c in per_case.values()])) for r in REGION_NAMES}
-    hd95 = {r: float(np.mean([c["metrics"][r]["hd95"] for c in per_case.values()])) for r in REGION_NAMES}
-    return {"dice": {r: round(v, 4) for r, v in dice.items()}, "hd95": {r: round(v, 3) for r, v in hd95.items()},
-            "mean_dice": round(float(np.mean(list(dice.values()))), 4), "cases": len(per_case)}
+def summarise(per_case: dict[str, dict[str, Any]], intervals: IntervalParams) -> dict[str, Any]:
+    """Mean Dice and HD95 per region and the mean Dice over regions, each with its bootstrap interval over
+    cases (:mod:`synthtrust.stats`), and the number of cases behind them."""
+    cases = sorted(per_case)
+
+    def column(metric: str, region: str) -> list[float]:
+        return [per_case[c]["metrics"][region][metric] for c in cases]
+
+    dice = {r: mean_interval(column("dice", r), intervals) for r in REGION_NAMES}
+    hd95 = {r: mean_interval(column("hd95", r), intervals, digits=3) for r in REGION_NAMES}
+    mean = mean_interval([float(np.mean([per_case[c]["metrics"][r]["dice"] for r in REGION_NAMES])) for c in cases],
+                         intervals)
+    return {"dice": {r: v["mean"] for r, v in dice.items()}, "hd95": {r: v["mean"] for r, v in hd95.items()},
+            "mean_dice": mean["mean"], "cases": len(cases), "confidence": intervals.confidence,
+            "dice_interval": {r: [v["low"], v["high"]] for r, v in dice.items()},
+            "hd95_interval": {r: [v["low"], v["high"]] for r, v in hd95.items()},
+            "mean_dice_interval": [mean["low"], mean["high"]]}
 
 
-def per_case_csv(results: dict[str, dict[str, dict[str, Any]]]) -> str:
-    """Per test set, case and region: Dice, HD95 and the reference volume (ml), as CSV text."""
+def mean_over_seeds(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per case, each metric averaged over the replicates that scored it (same cases for every seed)."""
+    runs = list(per_seed.values())
+    return {case_id: {"metrics": {r: {m: float(np.mean([run[case_id]["metrics"][r][m] for run in runs]))
+                                      for m in ("dice", "hd95")} for r in REGION_NAMES},
+                      "volume_ml": runs[0][case_id]["volume_ml"]} for case_id in runs[0]}
+
+
+def per_case_csv(results: dict[str, dict[int, dict[str, dict[str, Any]]]]) -> str:
+    """Per test set, seed (replicate), case and region: Dice, HD95 and the reference volume (ml), as CSV."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["test_set", "case_id", "region", "dice", "hd95", "volume_ml"])
-    for test_set, per_case in results.items():
-        for case_id, case in sorted(per_case.items()):
-            for region in REGION_NAMES:
-                m = case["metrics"][region]
-                writer.writerow([test_set, case_id, region, f"{m['dice']:.4f}", f"{m['hd95']:.3f}",
-                                 f"{case['volume_ml'][region]:.3f}"])
+    writer.writerow(["test_set", "seed", "case_id", "region", "dice", "hd95", "volume_ml"])
+    for test_set, per_seed in results.items():
+        for seed, per_case in per_seed.items():
+            for case_id, case in sorted(per_case.items()):
+                for region in REGION_NAMES:
+                    m = case["metrics"][region]
+                    writer.writerow([test_set, seed, case_id, region, f"{m['dice']:.4f}", f"{m['hd95']:.3f}",
+                                     f"{case['volume_ml'][region]:.3f}"])
     return buffer.getvalue()

@@ -92,16 +92,31 @@ class ValidationHistory:
 TRAINING_DATASETS = {"brats-prepared": "train", "brats-synthetic": "train"}
 
 
-def training_params(mix: dict[str, Any], params: SegmenterParams) -> dict[str, Any]:
-    """What a training run logs as MLflow params: the mix and the segmenter section."""
+def training_params(mix: dict[str, Any], params: SegmenterParams, seed: int | None = None) -> dict[str, Any]:
+    """What a training run logs as MLflow params: the mix, the segmenter section and the training's seed."""
     return {"alpha": mix["alpha"], "mix.mode": mix["mode"], "mix.seed": mix["seed"], "n_real": mix["n_real"],
-            "n_synthetic": mix["n_synthetic"], "segmenter": params.model_dump()}
+            "n_synthetic": mix["n_synthetic"], "segmenter": params.model_dump(),
+            "seed": params.seeds[0] if seed is None else seed}
+
+
+def replicate_dir(model_dir: str | Path, seed: int) -> Path:
+    """Where the replicate of seed ``seed`` lives inside an alpha's model folder (the first seed's model is the
+    folder's own ``model.pt``)."""
+    return Path(model_dir) / f"seed_{seed}"
+
+
+def replicate_checkpoints(params: SegmenterParams, model: str | Path) -> dict[int, Path]:
+    """Seed -> checkpoint of every replicate of the model at ``model`` (``<alpha folder>/model.pt``)."""
+    model = Path(model)
+    return {seed: model if i == 0 else replicate_dir(model.parent, seed) / model.name
+            for i, seed in enumerate(params.seeds)}
 
 
 def fit(params: SegmenterParams, mix_path: str | Path, out: str | Path, experiment: str, run: str,
-        attach: Callable[[ConfigParser], None] | None = None) -> dict[str, Any]:
-    """Train on the mix inside the active MLflow run (named ``run`` in ``experiment``); writes
-    ``out/model.pt`` and ``out/validation.json`` atomically and returns the validation summary.
+        attach: Callable[[ConfigParser], None] | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Train on the mix inside the active MLflow run (named ``run`` in ``experiment``) with ``seed`` (default:
+    the first of ``params.seeds``); writes ``out/model.pt`` and ``out/validation.json`` atomically and returns
+    the validation summary.
 
     ``attach(parser)`` may add handlers to the parsed engines (the search's pruning does).
     """
@@ -119,6 +134,7 @@ def fit(params: SegmenterParams, mix_path: str | Path, out: str | Path, experime
             "data_root": str(tracking.repo_root()),
             "ckpt_dir": str(tmp),
             **params.bundle_overrides(),
+            **({} if seed is None else {"seed": seed}),
         }, experiment, run, attach=attach_all)
         if not (tmp / "model.pt").is_file():
             raise DataError(f"{out}: training finished without a checkpoint (no validation ran?)")

@@ -23,7 +23,8 @@ from synthtrust.data.brats import REGION_NAMES
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json, atomic_write_text, sha256_file
-from synthtrust.params import RegistryParams, SegmenterParams
+from synthtrust.mixing import synthetic_count
+from synthtrust.params import IntervalParams, RegistryParams, SegmenterParams
 from synthtrust.registry import CHALLENGER, integrity
 from synthtrust.registry.model import SegmenterModel, model_artifacts
 from synthtrust.search import EXPERIMENT
@@ -111,7 +112,7 @@ def _log_version(client: mlflow.MlflowClient, params: RegistryParams, segmenter:
     return version
 
 
-def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
+def run(params: RegistryParams, segmenter: SegmenterParams, intervals: IntervalParams, data_source: str,
         search: str | Path = "metrics/search.json", manifest: str | Path = "data/prepared/manifest.json",
         card: str | Path = "reports/registry/model_card.md", metrics: str | Path = "metrics/register.json",
         per_case: str | Path = "reports/registry/per_case.csv") -> dict[str, Any]:
@@ -125,8 +126,9 @@ def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
         raise DataError(f"{checkpoint}: the best trial's checkpoint is missing (run: dvc repro search)")
     sha = sha256_file(checkpoint)
     scored = score(segmenter, checkpoint, manifest_datalist(manifest, "test"))
-    test = summarise(scored)
+    test = summarise(scored, intervals)
     split = json.loads(Path(manifest).read_text())["splits"]
+    n_synthetic = synthetic_count(best["alpha"], best["mode"], len(split["train"]))
     info = {
         "model_name": params.model_name, "alpha": best["alpha"], "mode": best["mode"],
         "val_dice": best["val_dice"], "test_dice": test["dice"], "test_hd95": test["hd95"],
@@ -139,7 +141,7 @@ def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
     client = mlflow.MlflowClient(tracking.tracking_uri())
     bundle = bundles.version(bundles.SEGMENTER)
     evaluation = {"split": "test", "n_cases": len(scored), "checkpoint_sha256": sha, "dice": test["dice"],
-                  "hd95": test["hd95"]}
+                  "hd95": test["hd95"], "confidence": test["confidence"], "dice_interval": test["dice_interval"]}
     with tempfile.TemporaryDirectory() as staging:
         artifacts = model_artifacts(checkpoint, segmenter.network_overrides(), staging)
         digests = integrity.artifact_digests(artifacts)
@@ -152,9 +154,12 @@ def run(params: RegistryParams, segmenter: SegmenterParams, data_source: str,
     client.set_registered_model_alias(params.model_name, CHALLENGER, version.version)
     result = {"model_name": params.model_name, "version": int(version.version), "alias": CHALLENGER,
               "checkpoint_sha256": sha, "run_id": version.run_id, "store": tracking.store_id(),
-              "alpha": best["alpha"], "mode": best["mode"], "trial": best["trial"],
-              "val_dice": best["val_dice"], "test_dice": test["dice"], "test_hd95": test["hd95"]}
+              "alpha": best["alpha"], "mode": best["mode"], "n_synthetic": n_synthetic, "trial": best["trial"],
+              "val_dice": best["val_dice"], "test_dice": test["dice"], "test_hd95": test["hd95"],
+              "test_cases": test["cases"], "confidence": test["confidence"],
+              "test_dice_interval": test["dice_interval"], "test_hd95_interval": test["hd95_interval"]}
     atomic_write_text(card, model_card(info))
-    atomic_write_text(per_case, per_case_csv({"real": scored}))  # the challenger's, for the trust stage
+    # the challenger's (trained with the first seed, as every search trial is), for the trust stage
+    atomic_write_text(per_case, per_case_csv({"real": {segmenter.seeds[0]: scored}}))
     atomic_write_json(metrics, result)
     return result

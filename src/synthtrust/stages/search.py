@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from synthtrust import tracking
 from synthtrust.data.brats import REGION_NAMES
+from synthtrust.data.datalist import read_manifest
 from synthtrust.io import atomic_write_json, atomic_write_text
 from synthtrust.params import MixParams, SearchParams, SegmenterParams
 from synthtrust.plots import objective_vs_alpha
@@ -150,7 +151,8 @@ def run(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
         if not budget.done(study):
             # same-mix answers cost no training; the cap only guards against a sampler stuck on known mixes
             study.optimize(runner, n_trials=20 * params.n_trials, callbacks=[budget])
-        summary = summarise(study, storage)
+        # the objective is a mean over the real validation split: say how many cases stand behind it
+        summary = {**summarise(study, storage), "validation_cases": len(read_manifest(manifest)["splits"]["val"])}
         rows = trial_rows(study)
         _write_csv(rows, csv_path)
         objective_vs_alpha(rows, figure, best=summary["best"]["trial"],
@@ -162,6 +164,6 @@ def run(params: SearchParams, segmenter: SegmenterParams, mix: MixParams,
         mlflow.log_artifact(str(figure))
         mlflow.log_artifact(str(csv_path))
         atomic_write_json(metrics, summary)
-    logger.info("best: trial %d, alpha=%.3f, validation Dice %s", summary["best"]["trial"],
-                summary["best"]["alpha"], summary["best"]["val_dice"])
+    logger.info("best: trial %d, alpha=%.3f, validation Dice %s (%d validation cases)", summary["best"]["trial"],
+                summary["best"]["alpha"], summary["best"]["val_dice"], summary["validation_cases"])
     return summary

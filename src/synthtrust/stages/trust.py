@@ -1,10 +1,12 @@
 """Stage ``trust``: T1 to T5 for the synthetic dataset, for every alpha model and for the registered
-challenger; writes the scorecard the promotion gate reads, and the report.
+challenger; the parity section; writes the scorecard the promotion gate reads, and the report.
 
-- T1 fidelity and T5 privacy: every synthetic copy (training and test) against real cases.
+- T1 fidelity: every synthetic copy (training and test) against its real case.
 - T2 utility parity and T3 regional robustness: each alpha model of the grid, and the challenger, whose
-  figures decide the verdict.
+  figures decide the verdict (T2 is "not applicable" to a model trained on no synthetic case).
 - T4 diversity: the synthetic training set against the real training set.
+- T5 privacy: copies of training cases against copies of held-out (test) cases, by distance to their source.
+- Parity: real vs synthetic test Dice of every alpha model, per region and size stratum (``trust.parity``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from synthtrust.data.datalist import read_manifest
 from synthtrust.data.validation import read_case_dir
 from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json
-from synthtrust.params import SegmenterParams, TrustParams
+from synthtrust.mixing import synthetic_count
+from synthtrust.params import IntervalParams, MixParams, SegmenterParams, TrustParams
 from synthtrust.trust.factors import diversity, fidelity, privacy, regional_robustness, utility_parity
 from synthtrust.trust.features import EncoderFeatures, feature_distances
+from synthtrust.trust.parity import parity
 
 logger = logging.getLogger(__name__)
 EXPERIMENT = "synthtrust-trust"
@@ -40,11 +44,19 @@ def _read_json(path: Path, hint: str) -> dict[str, Any]:
 
 
 def read_per_case(path: Path, test_set: str = "real") -> list[dict[str, Any]]:
-    """Rows of an evaluation's per-case CSV for one test set."""
+    """Rows (``case_id``, ``region``, ``dice``, ``hd95``, ``volume_ml``) of an evaluation's per-case CSV for one
+    test set, each case's figures averaged over the seeds (replicates) that scored it."""
     if not path.is_file():
         raise DataError(f"{path}: per-case evaluation missing (run: dvc repro evaluate register)")
     with path.open() as fh:
-        return [row for row in csv.DictReader(fh) if row["test_set"] == test_set]
+        rows = [row for row in csv.DictReader(fh) if row["test_set"] == test_set]
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault((row["case_id"], row["region"]), []).append(row)
+    return [{"case_id": case_id, "region": region, "volume_ml": float(group[0]["volume_ml"]),
+             "dice": float(np.mean([float(r["dice"]) for r in group])),
+             "hd95": float(np.mean([float(r["hd95"]) for r in group])), "seeds": len(group)}
+            for (case_id, region), group in grouped.items()]
 
 
 def _cases(root: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -54,14 +66,15 @@ def _cases(root: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray
     return {cid: read_case_dir(root / cid) for cid in ids}
 
 
-def assess(params: TrustParams, alphas: list[float], segmenter: SegmenterParams,
+def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segmenter: SegmenterParams,
            manifest: str | Path = "data/prepared/manifest.json",
-           synthetic: str | Path = "data/synthetic", metrics_dir: str | Path = "metrics/segmenter",
-           evaluations: str | Path = "reports/segmenter", register: str | Path = "metrics/register.json",
+           synthetic: str | Path = "data/synthetic", evaluations: str | Path = "reports/segmenter",
+           register: str | Path = "metrics/register.json",
            challenger_cases: str | Path = "reports/registry/per_case.csv",
            scorecard: str | Path = "reports/trust/scorecard.json",
            feature_model: str | Path = "models/segmenter/alpha_0.0/model.pt") -> dict[str, Any]:
-    """Compute the factors and write the scorecard; returns it."""
+    """Compute the factors and the parity section and write the scorecard; returns it."""
+    alphas = list(mix.alphas)
     if 0.0 not in alphas:
         raise DataError("mix.alphas: the trust factors compare against the real-only model, add alpha 0.0")
     manifest = Path(manifest)
@@ -76,43 +89,54 @@ def assess(params: TrustParams, alphas: list[float], segmenter: SegmenterParams,
     logger.info("trust: %d real training, %d real test, %d synthetic cases", len(real_train), len(real_test),
                 len(synth))
 
-    grid = {a: _read_json(Path(metrics_dir) / f"alpha_{a}.json", "dvc repro evaluate") for a in alphas}
+    rows = {a: (read_per_case(Path(evaluations) / f"alpha_{a}" / "per_case.csv", "real"),
+                read_per_case(Path(evaluations) / f"alpha_{a}" / "per_case.csv", "synthetic")) for a in alphas}
+    baseline = rows[0.0][0]
     volumes = {r: [c["volumes_ml"][r] for c in info["cases"].values()] for r in REGION_NAMES}
-    per_alpha = {str(a): {"T2_utility_parity": utility_parity(grid[0.0], {**grid[a], "alpha": a}, params),
-                          "T3_regional_robustness": regional_robustness(
-                              read_per_case(Path(evaluations) / f"alpha_{a}" / "per_case.csv"), volumes, params)}
-                 for a in alphas}
+    n_train = len(split["train"])
+    per_alpha = {str(a): {"T2_utility_parity": utility_parity(
+                              baseline, real, params, intervals, alpha=a,
+                              n_synthetic=synthetic_count(a, mix.mode, n_train), synthetic=synth_rows),
+                          "T3_regional_robustness": regional_robustness(real, volumes, params, intervals)}
+                 for a, (real, synth_rows) in rows.items()}
     challenger = _read_json(Path(register), "dvc repro register")
-    candidate = {"alpha": challenger["alpha"], "real_test": {"dice": challenger["test_dice"]}}
-    if challenger["alpha"] in grid and challenger["mode"] == "replace":
-        candidate["synthetic_test"] = grid[challenger["alpha"]]["synthetic_test"]
+    candidate = read_per_case(Path(challenger_cases))
     features = feature_distances([real_of[k][0] for k in synth], [image for image, _ in synth.values()],
                                  EncoderFeatures(segmenter, feature_model))
     factors = {
         "T1_fidelity": fidelity([(real_of[k][0], image, real_of[k][1]) for k, (image, _) in synth.items()], params,
-                                features),
-        "T2_utility_parity": utility_parity(grid[0.0], candidate, params),
-        "T3_regional_robustness": regional_robustness(read_per_case(Path(challenger_cases)), volumes, params),
+                                intervals, features),
+        "T2_utility_parity": utility_parity(
+            baseline, candidate, params, intervals, alpha=challenger["alpha"],
+            n_synthetic=synthetic_count(challenger["alpha"], challenger["mode"], n_train)),
+        "T3_regional_robustness": regional_robustness(candidate, volumes, params, intervals),
         "T4_diversity": diversity([synth[f"train/{c}"][0] for c in split["train"]],
                                   [image for image, _ in real_train.values()], params),
         "T5_privacy": privacy({k: image for k, (image, _) in synth.items()},
-                              {c: image for c, (image, _) in real_train.items()}, params),
+                              {k: image for k, (image, _) in real_of.items()},
+                              [f"train/{c}" for c in split["train"]], params, intervals),
     }
     card = {
-        "passed": all(f["passed"] for f in factors.values()),
+        # no factor failed; "not applicable" ones are listed for the gate, whose rule for them is a param
+        "passed": all(f["status"] != "fail" for f in factors.values()),
+        "not_applicable": [k for k, f in factors.items() if f["status"] == "not applicable"],
         "model": {"name": challenger["model_name"], "version": challenger["version"],
                   "alpha": challenger["alpha"], "mode": challenger["mode"],
                   # what binds this scorecard to one version in one store (the promotion gate checks all)
                   "run_id": challenger.get("run_id"), "checkpoint_sha256": challenger.get("checkpoint_sha256"),
                   "store": challenger.get("store")},
+        "cases": {"train": n_train, "test": len(split["test"]), "synthetic": len(synth)},
         "factors": factors,
         "per_alpha": per_alpha,
+        "parity": parity(rows, volumes, params, intervals),
         "params": params.model_dump(),
+        "intervals": intervals.model_dump(),
     }
     atomic_write_json(scorecard, card)
-    logger.info("trust scorecard for %s v%s: %s (%s)", card["model"]["name"], card["model"]["version"],
-                "PASS" if card["passed"] else "FAIL",
-                ", ".join(f"{k} {'pass' if f['passed'] else 'FAIL'} {f['score']}" for k, f in factors.items()))
+    logger.info("trust scorecard for %s v%s: %s (%s); parity claim: %s", card["model"]["name"],
+                card["model"]["version"], "PASS" if card["passed"] else "FAIL",
+                ", ".join(f"{k} {f['status']} {f['score']}" for k, f in factors.items()),
+                card["parity"]["claim"]["verdict"])
     return card
 
 
@@ -121,13 +145,17 @@ def log_to_mlflow(card: dict[str, Any], artifacts: list[Path]) -> None:
     with tracking.stage_run("trust", EXPERIMENT, params={"trust": card["params"]},
                             tags={"passed": str(card["passed"]),
                                   "model": f"{card['model']['name']}/{card['model']['version']}"}):
-        mlflow.log_metrics({f"{k}_score": f["score"] for k, f in card["factors"].items()})
-        mlflow.log_metrics({f"{k}_passed": float(f["passed"]) for k, f in card["factors"].items()})
+        judged = {k: f for k, f in card["factors"].items() if f["status"] != "not applicable"}
+        mlflow.log_metrics({f"{k}_score": f["score"] for k, f in judged.items()})
+        mlflow.log_metrics({f"{k}_passed": float(f["passed"]) for k, f in judged.items()})
+        mlflow.set_tags({f"{k}.status": f["status"] for k, f in card["factors"].items()})
+        mlflow.set_tag("parity_claim", card["parity"]["claim"]["verdict"])
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="trust")
 
 
-def run(params: TrustParams, alphas: list[float], segmenter: SegmenterParams, data: dict[str, Any],
+def run(params: TrustParams, intervals: IntervalParams, mix: MixParams, segmenter: SegmenterParams,
+        data: dict[str, Any],
               out: str | Path = "reports/trust",
               metrics: str | Path = "metrics/trust.json", manifest: str | Path = "data/prepared/manifest.json",
               synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
@@ -136,7 +164,7 @@ def run(params: TrustParams, alphas: list[float], segmenter: SegmenterParams, da
     from synthtrust.trust.report import write_report
 
     out = Path(out)
-    card = assess(params, alphas, segmenter, manifest, synthetic, scorecard=out / "scorecard.json")
+    card = assess(params, intervals, mix, segmenter, manifest, synthetic, scorecard=out / "scorecard.json")
     figures = {
         "dice_vs_alpha": Path("reports/segmenter/dice_vs_alpha.png"),
         "real_vs_synthetic": Path("reports/generator/real_vs_synthetic.png"),
@@ -154,7 +182,9 @@ def run(params: TrustParams, alphas: list[float], segmenter: SegmenterParams, da
     report = write_report(card, figures, provenance, data, {s: len(info["splits"][s]) for s in ("train", "test")},
                           card_text.read_text() if card_text.is_file() else "(no registered model card)",
                           out / "index.html")
-    factors = {k: {"score": f["score"], "passed": f["passed"]} for k, f in card["factors"].items()}
-    atomic_write_json(metrics, {"passed": card["passed"], "model_version": card["model"]["version"], **factors})
+    factors = {k: {"score": f["score"], "passed": f["passed"], "status": f["status"]}
+               for k, f in card["factors"].items()}
+    atomic_write_json(metrics, {"passed": card["passed"], "model_version": card["model"]["version"], **factors,
+                                "parity_claim": card["parity"]["claim"]["verdict"]})
     log_to_mlflow(card, [out / "scorecard.json", report, *(figures[k] for k in ("stratified", "privacy", "diversity"))])
     return card

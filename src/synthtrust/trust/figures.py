@@ -1,4 +1,5 @@
-"""The trust report's figures: region-size-stratified Dice, privacy nearest-neighbour distances, diversity."""
+"""The trust report's figures: region-size-stratified Dice with intervals, membership and nearest-neighbour
+distances (privacy), diversity."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from synthtrust.data.brats import REGION_NAMES
 from synthtrust.plots import REGION_COLOURS, save_figure
+from synthtrust.stats import describe
 from synthtrust.trust.factors import STRATA
 
 
@@ -23,9 +25,13 @@ def stratified_dice(scorecard: dict[str, Any], out: str | Path) -> Path:
     for ax, region in zip(axes, REGION_NAMES, strict=True):
         for i, (name, t3) in enumerate(models):
             table = t3["strata"][region]
-            values = [table[s]["dice"] if table[s]["dice"] is not None else 0.0 for s in STRATA]
+            values = np.array([table[s]["dice"] if table[s]["dice"] is not None else 0.0 for s in STRATA])
+            bounds = [table[s].get("interval") or [None, None] for s in STRATA]
+            errors = np.array([[0.0 if lo is None else v - lo for v, (lo, _) in zip(values, bounds, strict=True)],
+                               [0.0 if hi is None else hi - v for v, (_, hi) in zip(values, bounds, strict=True)]])
             ax.bar(np.arange(len(STRATA)) + (i - (len(models) - 1) / 2) * width, values, width, label=name,
-                   hatch="//" if name.startswith("challenger") else None, alpha=0.85)
+                   yerr=np.clip(errors, 0, None), capsize=2, hatch="//" if name.startswith("challenger") else None,
+                   alpha=0.85)
         low, high = table["edges_ml"]
         ax.set_xticks(range(len(STRATA)), [f"small\n<= {low:g} ml", f"medium\n<= {high:g} ml", "large"],
                       fontsize=7)
@@ -40,16 +46,33 @@ def stratified_dice(scorecard: dict[str, Any], out: str | Path) -> Path:
 
 
 def privacy_distances(t5: dict[str, Any], out: str | Path) -> Path:
-    """Histogram of synthetic-to-nearest-real distances over the real-to-real nearest-neighbour ones."""
-    synthetic = [c["distance"] for c in t5["cases"].values()]
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    bins = np.linspace(0, max([*synthetic, *t5["real_nn_distances"], 1e-3]) * 1.05, 25)
-    ax.hist(t5["real_nn_distances"], bins=bins, alpha=0.6, label="real case to its nearest other real case")
-    ax.hist(synthetic, bins=bins, alpha=0.6, label="synthetic case to its nearest real training case")
-    ax.axvline(t5["cutoff"], color="black", linestyle="--", label=f"copy cutoff {t5['cutoff']:.3f}")
-    ax.set(xlabel="distance (1 - correlation inside the brain)", ylabel="cases",
-           title=f"Privacy (T5): {t5['flagged']} of {len(synthetic)} synthetic cases flagged as likely copies")
-    ax.legend(fontsize=7)
+    """Left: each copy's distance to its own source, copies of training cases against copies of held-out
+    cases (membership, the verdict). Right: each copy's distance to its nearest *other* real case over the
+    real-to-real nearest-neighbour distances (copies of another patient, the second figure)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    cases = t5.get("cases", {})
+    for member, colour, label in ((True, "tab:red", "copies of training cases"),
+                                  (False, "tab:blue", "copies of held-out cases")):
+        values = [c["to_source"] for c in cases.values() if c["member"] is member]
+        left.scatter(values, np.full(len(values), 1.0 if member else 0.0) + np.linspace(-0.15, 0.15, len(values)),
+                     color=colour, label=f"{label} ({len(values)})", alpha=0.8)
+    left.set(yticks=[0, 1], yticklabels=["held out", "training"], ylim=(-0.5, 1.5),
+             xlabel="distance to its own source (1 - correlation inside the brain)")
+    interval = t5.get("interval")
+    title = "Membership (T5): not applicable" if interval is None else (
+        f"Membership (T5): AUC {describe(interval)}")
+    left.set_title(title, fontsize=9)
+    left.legend(fontsize=7)
+    others = [c["distance"] for c in cases.values()]
+    real_nn = t5.get("real_nn_distances", [])
+    bins = np.linspace(0, max([*others, *real_nn, 1e-3]) * 1.05, 25)
+    right.hist(real_nn, bins=bins, alpha=0.6, label="real case to its nearest other real case")
+    right.hist(others, bins=bins, alpha=0.6, label="synthetic copy to its nearest real case other than its source")
+    if "cutoff" in t5:
+        right.axvline(t5["cutoff"], color="black", linestyle="--", label=f"copy cutoff {t5['cutoff']:.3f}")
+    right.set(xlabel="distance (1 - correlation inside the brain)", ylabel="cases")
+    right.set_title(f"Copies of another patient: {t5.get('flagged', 0)} of {len(others)} flagged", fontsize=9)
+    right.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out)
 

@@ -14,17 +14,22 @@ from typing import Any
 
 from synthtrust.data.brats import MODALITIES
 from synthtrust.io import atomic_write_text
+from synthtrust.stats import describe
 from synthtrust.trust.factors import TISSUES
 
 TITLES = {"T1_fidelity": "T1 Fidelity", "T2_utility_parity": "T2 Utility parity",
           "T3_regional_robustness": "T3 Regional robustness", "T4_diversity": "T4 Diversity",
           "T5_privacy": "T5 Privacy"}
 MEANING = {
-    "T1_fidelity": "mean paired SSIM of synthetic copies and their real cases, inside the brain (higher is better)",
-    "T2_utility_parity": "worst regional real-test Dice change against the real-only model (alpha = 0)",
-    "T3_regional_robustness": "enhancing-tumour Dice on the smallest lesions (volume tertiles of the real data)",
+    "T1_fidelity": "mean paired SSIM of synthetic copies and their real cases, inside the brain; the interval's "
+                   "lower end must reach the threshold",
+    "T2_utility_parity": "worst regional real-test Dice change against the real-only model (alpha = 0), paired on "
+                         "the same cases; the interval's lower end must reach -margin (non-inferiority shown)",
+    "T3_regional_robustness": "enhancing-tumour Dice on the smallest lesions (volume tertiles of the real data); "
+                              "the interval's lower end must reach the threshold",
     "T4_diversity": "MS-SSIM among synthetic cases over MS-SSIM among real cases (above: mode collapse)",
-    "T5_privacy": "fraction of synthetic cases closer to a real training case than real cases are to each other",
+    "T5_privacy": "membership AUC: how well closeness to the source tells copies of training cases from copies of "
+                  "held-out cases (0.5: not at all); fails when the interval lies above the threshold",
 }
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1rem 1.5rem; color: #222; }
@@ -32,6 +37,7 @@ h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-botto
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 .pass { color: #176117; font-weight: 600; } .fail { color: #a11; font-weight: 600; }
+.na { color: #666; font-weight: 600; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: 0.75rem; font-size: 0.85rem; }
 .verdict { font-size: 1.3rem; padding: 0.5rem 1rem; display: inline-block; border-radius: 4px; }
@@ -44,28 +50,59 @@ def _img(path: str | Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _verdict(passed: bool) -> str:
-    return '<span class="pass">pass</span>' if passed else '<span class="fail">FAIL</span>'
+def _verdict(factor: dict[str, Any]) -> str:
+    """pass / FAIL / not applicable (with its reason), and "undecided" where the interval straddles the
+    threshold."""
+    if factor["status"] == "not applicable":
+        return f'<span class="na">not applicable</span>: {html.escape(factor["reason"])}'
+    word = '<span class="pass">pass</span>' if factor["passed"] else '<span class="fail">FAIL</span>'
+    return word + ("" if factor.get("decided", True) else " (undecided: the interval straddles the threshold)")
+
+
+def _interval(interval: dict[str, Any] | None) -> str:
+    return "" if interval is None else html.escape(describe(interval))
 
 
 def _scorecard_table(card: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td>{TITLES[k]}</td><td>{f['score']}</td><td>{f['threshold']}</td><td>{_verdict(f['passed'])}</td>"
+        f"<tr><td>{TITLES[k]}</td><td>{'' if f['score'] is None else f['score']}</td>"
+        f"<td>{_interval(f.get('interval'))}</td><td>{f['threshold']}</td><td>{_verdict(f)}</td>"
         f"<td>{MEANING[k]}</td></tr>" for k, f in card["factors"].items())
-    return ("<table><tr><th>factor</th><th>score</th><th>threshold</th><th>verdict</th><th>what it measures</th></tr>"
-            f"{rows}</table>")
+    return ("<table><tr><th>factor</th><th>score</th><th>estimate [interval], cases</th><th>threshold</th>"
+            f"<th>verdict</th><th>what it measures</th></tr>{rows}</table>")
 
 
 def _per_alpha_table(card: dict[str, Any]) -> str:
     rows = []
     for alpha, f in card["per_alpha"].items():
         t2, t3 = f["T2_utility_parity"], f["T3_regional_robustness"]
-        gaps = ", ".join(f"{r} {v:+.3f}" for r, v in t2["real_minus_synthetic_test"].items())
-        deltas = ", ".join(f"{r} {v:+.3f}" for r, v in t2["delta_vs_real_only"].items())
-        rows.append(f"<tr><td>{alpha}</td><td>{deltas} {_verdict(t2['passed'])}</td><td>{gaps}</td>"
-                    f"<td>{t3['score']} {_verdict(t3['passed'])}</td></tr>")
-    return ("<table><tr><th>alpha</th><th>T2: real-test Dice vs alpha = 0</th>"
-            "<th>real minus synthetic test Dice</th><th>T3: small-ET Dice</th></tr>" + "".join(rows) + "</table>")
+        gaps = "<br>".join(f"{r} {_interval(v)}" for r, v in t2["real_minus_synthetic_test"].items())
+        deltas = "<br>".join(f"{r} {_interval(v)}" for r, v in t2.get("delta_vs_real_only", {}).items())
+        rows.append(f"<tr><td>{alpha}</td><td>{deltas}<br>{_verdict(t2)}</td><td>{gaps}</td>"
+                    f"<td>{_interval(t3.get('interval'))}<br>{_verdict(t3)}</td></tr>")
+    return ("<table><tr><th>alpha</th><th>T2: real-test Dice minus the alpha = 0 model's, same cases</th>"
+            "<th>real minus synthetic test Dice, same cases</th><th>T3: small-ET Dice</th></tr>" + "".join(rows)
+            + "</table>")
+
+
+def _parity_section(section: dict[str, Any]) -> str:
+    """Where real and synthetic test Dice agree within the margin, and the verdict on the paper's claim."""
+    strata = list(next(iter(next(iter(section["gaps"].values())).values())))
+    head = "".join(f"<th>{s}</th>" for s in strata)
+    body = "".join(
+        f"<tr><td>{region}</td>" + "".join(
+            f"<td>{', '.join(f'{a:g}' for a in alphas) or 'none shown'}</td>" for alphas in cells.values()) + "</tr>"
+        for region, cells in section["parity_alphas"].items())
+    claim = section["claim"]
+    parts = "".join(f"<li>{html.escape(k)}: <b>{html.escape(v)}</b></li>" for k, v in claim["parts"].items())
+    evidence = "".join(f"<li>{html.escape(line)}</li>" for line in claim["evidence"])
+    return (f"<p>Parity is shown for a region and stratum when the interval of the paired difference real - "
+            f"synthetic test Dice (same model, same cases) lies inside +-{section['margin']} "
+            f"(<code>trust.parity_margin</code>). Alphas where it is shown:</p>"
+            f"<table><tr><th>region</th>{head}</tr>{body}</table>"
+            f"<p>Claim: <i>alpha ~ 0.5 gives real/synthetic parity overall and for large regions while small regions "
+            f"stay hard</i>, judged at alpha = {claim['alpha']}: <b id=\"parity-claim\">{html.escape(claim['verdict'])}"
+            f"</b></p><ul>{parts}</ul><details><summary>evidence</summary><ul>{evidence}</ul></details>")
 
 
 def _fidelity_table(t1: dict[str, Any]) -> str:
@@ -81,6 +118,13 @@ def _fidelity_table(t1: dict[str, Any]) -> str:
         table += (f"<p>Set-level feature distances on the {html.escape(f['network'])}: FID {f['fid']} (between two "
                   f"halves of the real cases: {f['fid_real_halves']}), MMD {f['mmd']}.</p>")
     return table
+
+
+def _t5(t5: dict[str, Any]) -> str:
+    if t5["status"] == "not applicable":
+        return f"not applicable ({t5['reason']})"
+    return (f"{describe(t5['interval'])} ({t5['members']} training-case and {t5['held_out']} held-out copies); "
+            f"{t5['flagged']} copies nearer another real case than real cases are to each other")
 
 
 def datasheet(card: dict[str, Any], provenance: dict[str, Any], data: dict[str, Any], n_cases: dict[str, int]
@@ -101,7 +145,7 @@ Collection process: label-map-conditioned 3D diffusion model, bundle {provenance
 Intended use: research on training segmenters with synthetic data and on measuring trust in it. Not for clinical
   use, and not an anonymisation of the source cases: each copy keeps its source case's tumour geometry.
 Known limits: fidelity T1 = {f['T1_fidelity']['score']} (mean SSIM); diversity ratio T4 = {f['T4_diversity']['score']},
-  coverage {f['T4_diversity']['coverage']}; {f['T5_privacy']['flagged']} cases flagged as likely copies (T5).
+  coverage {f['T4_diversity']['coverage']}; membership AUC (T5) {_t5(f['T5_privacy'])}.
   Fine image texture and small enhancing regions are the least faithful (see the report's figures).
 Evaluation results: scorecard {'PASS' if card['passed'] else 'FAIL'} for {card['model']['name']} version
   {card['model']['version']} (alpha = {card['model']['alpha']}); every figure is in scorecard.json.
@@ -114,13 +158,19 @@ def write_report(card: dict[str, Any], figures: dict[str, Path], provenance: dic
     model = card["model"]
     body = f"""
 <h1>Trust report: synthetic BraTS data and {html.escape(model['name'])} version {model['version']}</h1>
-<p class="verdict {'pass' if card['passed'] else 'fail'}">Verdict: {'PASS' if card['passed'] else 'FAIL'}
+<p class="verdict {'pass' if card['passed'] else 'fail'}">Verdict: {'PASS' if card['passed'] else 'FAIL'}{
+    ' (not applicable: ' + ', '.join(TITLES[k] for k in card['not_applicable']) + ')' if card['not_applicable'] else ''}
  (challenger, alpha = {model['alpha']}, mix mode {html.escape(str(model['mode']))})</p>
 <h2>Scorecard</h2>{_scorecard_table(card)}
 <p>Thresholds come from the <code>trust:</code> section of params.yaml; the promotion gate
 (<code>synthtrust promote</code>) refuses a challenger whose scorecard fails.</p>
+<p>Every interval is a {card['intervals']['confidence']:.0%} percentile bootstrap over cases
+({card['intervals']['resamples']} resamples, seed {card['intervals']['seed']}); the scorecard judged
+{card['cases']['test']} real test cases, {card['cases']['train']} training cases and {card['cases']['synthetic']}
+synthetic copies.</p>
 <h2>Dice against alpha, real and synthetic test</h2>{_img(figures['dice_vs_alpha'], 'Dice vs alpha')}
 {_per_alpha_table(card)}
+<h2>Parity: where do real and synthetic test Dice agree?</h2>{_parity_section(card['parity'])}
 <h2>Dice by region size</h2>{_img(figures['stratified'], 'Stratified Dice')}
 <h2>Real and synthetic images</h2>
 <p>Axial slices through the tumour centre, real above synthetic, label contours (red: necrotic core,
@@ -131,7 +181,8 @@ green: oedema, yellow: enhancing).</p>{_img(figures['real_vs_synthetic'], 'Real 
 <h2>Datasheet: the synthetic dataset</h2><pre>{html.escape(datasheet(card, provenance, data, n_cases))}</pre>
 <h2>Model card: {html.escape(model['name'])} version {model['version']}</h2><pre>{html.escape(model_card)}</pre>
 <h2>Scorecard (JSON)</h2><pre id="scorecard">{html.escape(json.dumps(
-        {k: {x: v for x, v in f.items() if x in ('score', 'threshold', 'passed')} for k, f in card['factors'].items()},
+        {k: {x: v for x, v in f.items() if x in ('score', 'threshold', 'passed', 'status', 'interval')}
+         for k, f in card['factors'].items()},
         indent=1))}</pre>
 """
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

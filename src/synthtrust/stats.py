@@ -1,0 +1,97 @@
+"""Uncertainty of the figures that decide something: seeded bootstrap intervals over test cases.
+
+Every interval here is a percentile bootstrap (``scipy.stats.bootstrap``) over *cases*, the unit that was
+sampled: a mean over cases, the mean of paired per-case differences (two models on the same cases), and the
+AUC of two independent groups (each group resampled on its own). The percentile method is used rather than
+BCa because BCa is undefined on the degenerate samples small test sets produce (all Dice equal, a lone
+case). One seed (``intervals.seed``) makes every interval reproducible.
+
+An interval is a plain dict, ready for JSON: ``{"mean", "low", "high", "cases"}`` (``low``/``high`` are
+``None`` when fewer than two cases stand behind the mean: no interval can be drawn from one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.stats import bootstrap, mannwhitneyu
+
+from synthtrust.params import IntervalParams
+
+Interval = dict[str, Any]
+
+
+def _rounded(mean: float, low: float | None, high: float | None, cases: int, digits: int) -> Interval:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(float(v), digits)
+
+    return {"mean": r(mean), "low": r(low), "high": r(high), "cases": int(cases)}
+
+
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable[..., float], params: IntervalParams
+               ) -> tuple[float, float]:
+    if all(np.ptp(s) == 0 for s in samples) and len(samples) == 1:  # nothing varies: every resample agrees
+        value = float(statistic(*samples))
+        return value, value
+    result = bootstrap(samples, statistic, n_resamples=params.resamples, confidence_level=params.confidence,
+                       method="percentile", paired=False, vectorized=False, rng=np.random.default_rng(params.seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def mean_interval(values: Sequence[float], params: IntervalParams, digits: int = 4) -> Interval:
+    """The mean of per-case ``values`` and its bootstrap interval over cases."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("no cases: an interval needs at least one value")
+    if x.size < 2:
+        return _rounded(x.mean(), None, None, x.size, digits)
+    low, high = _bootstrap((x,), np.mean, params)
+    return _rounded(x.mean(), low, high, x.size, digits)
+
+
+def paired_difference(candidate: dict[str, float], baseline: dict[str, float], params: IntervalParams,
+                      digits: int = 4) -> Interval:
+    """Mean of ``candidate[case] - baseline[case]`` over the cases both scored, with its interval: the paired
+    comparison of two models on the same cases (the case-to-case spread cancels)."""
+    if set(candidate) != set(baseline):
+        only = sorted(set(candidate) ^ set(baseline))
+        raise ValueError(f"a paired difference needs the same cases on both sides; unpaired: {only[:5]}")
+    cases = sorted(candidate)
+    return mean_interval([candidate[c] - baseline[c] for c in cases], params, digits)
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """P(a positive scores higher than a negative), ties counted half: the area under the ROC curve, from the
+    Mann-Whitney U statistic."""
+    return float(mannwhitneyu(positives, negatives).statistic / (len(positives) * len(negatives)))
+
+
+def auc_interval(positives: Sequence[float], negatives: Sequence[float], params: IntervalParams,
+                 digits: int = 4) -> Interval:
+    """The AUC of telling ``positives`` from ``negatives`` by their score, with a bootstrap interval that
+    resamples each group on its own; ``cases`` counts both groups."""
+    pos, neg = np.asarray(positives, float), np.asarray(negatives, float)
+    if pos.size == 0 or neg.size == 0:
+        raise ValueError(f"an AUC needs cases in both groups, got {pos.size} and {neg.size}")
+    value = auc(pos, neg)
+    if pos.size < 2 or neg.size < 2:
+        return _rounded(value, None, None, pos.size + neg.size, digits)
+    low, high = _bootstrap((pos, neg), auc, params)
+    return _rounded(value, low, high, pos.size + neg.size, digits)
+
+
+def within(interval: Interval, low: float, high: float) -> bool | None:
+    """Whether the whole interval lies inside [low, high]; ``None`` when there is no interval."""
+    if interval["low"] is None:
+        return None
+    return low <= interval["low"] and interval["high"] <= high
+
+
+def describe(interval: Interval, digits: int = 3) -> str:
+    """``0.562 [0.41, 0.70], n = 6`` (or ``0.562, n = 1: no interval``)."""
+    mean = f"{interval['mean']:.{digits}f}"
+    if interval["low"] is None:
+        return f"{mean}, n = {interval['cases']}: no interval"
+    return f"{mean} [{interval['low']:.{digits}f}, {interval['high']:.{digits}f}], n = {interval['cases']}"
