@@ -104,20 +104,21 @@ def test_identical_synthetic_cases_fail_diversity(cases: dict) -> None:
     assert honest["passed"] and honest["score"] == pytest.approx(1.0, abs=1e-3) and honest["coverage"] == 1.0
 
 
-def test_a_model_that_misses_small_enhancing_regions_is_caught_while_its_mean_looks_fine() -> None:
-    volumes = {"TC": list(np.linspace(1, 30, 30)), "WT": list(np.linspace(10, 90, 30)),
-               "ET": list(np.linspace(0.2, 12, 30))}
+def test_a_model_that_misses_small_enhancing_lesions_is_caught_while_its_mean_looks_fine() -> None:
     rows = []
-    for i, et_ml in enumerate(np.linspace(0.3, 11.5, 12)):
-        rows.append({"case_id": f"c{i}", "region": "ET", "volume_ml": et_ml, "dice": 0.0 if et_ml < 4 else 0.9})
-        rows.append({"case_id": f"c{i}", "region": "TC", "volume_ml": 2 * et_ml, "dice": 0.8})
-        rows.append({"case_id": f"c{i}", "region": "WT", "volume_ml": 40.0, "dice": 0.9})
-    t3 = regional_robustness(rows, volumes, PARAMS, INTERVALS)
+    for et_ml in np.linspace(0.3, 11.5, 12):  # 12 ET lesions; the smallest third is missed
+        missed = et_ml < 4
+        rows.append({"region": "ET", "volume_ml": et_ml, "matched": int(not missed), "dice": 0.0 if missed else 0.9})
+        rows.append({"region": "TC", "volume_ml": 2 * et_ml, "matched": 1, "dice": 0.8})
+    t3 = regional_robustness(rows, PARAMS, INTERVALS)
     et = t3["strata"]["ET"]
-    assert et["mean_dice"] == pytest.approx(0.6)  # the average looks fine ...
+    assert et["mean_dice"] == pytest.approx(0.6) and et["missed"] == 4  # the average looks fine ...
     assert et["small"]["dice"] == 0.0 and et["large"]["dice"] == 0.9  # ... the strata do not
     assert not t3["passed"] and t3["score"] == 0.0 and et["small"]["interval"] == [0.0, 0.0]
-    assert et["edges_ml"] == [round(e, 3) for e in volume_strata(volumes["ET"])]
+    assert et["edges_ml"] == [round(e, 4) for e in volume_strata([r["volume_ml"] for r in rows if r["region"] == "ET"])]
+    assert t3["strata"]["WT"]["lesions"] == 0  # no WT lesion rows: nothing judged there
+    none = regional_robustness([r for r in rows if r["region"] == "TC"], PARAMS, INTERVALS)
+    assert none["status"] == "not applicable" and "enhancing" in none["reason"]
 
 
 def _rows(dice: dict[str, float], region_shift: float = 0.0) -> list[dict]:

@@ -23,7 +23,14 @@ from synthtrust.io import atomic_write_json, atomic_write_text
 from synthtrust.mixing import synthetic_item
 from synthtrust.params import IntervalParams, SegmenterParams
 from synthtrust.segmenter import EXPERIMENT, TEST_SETS
-from synthtrust.segmenter.scoring import mean_over_seeds, per_case_csv, require_checkpoint, score, summarise
+from synthtrust.segmenter.scoring import (
+    lesions_csv,
+    mean_over_seeds,
+    per_case_csv,
+    require_checkpoint,
+    score,
+    summarise,
+)
 from synthtrust.segmenter.training import replicate_checkpoints
 
 logger = logging.getLogger(__name__)
@@ -42,9 +49,9 @@ def evaluation_datalists(manifest: str | Path, synthetic: str | Path) -> dict[st
 
 def run(params: SegmenterParams, intervals: IntervalParams, alpha: float, model: str | Path, metrics: str | Path,
         per_case: str | Path, manifest: str | Path = "data/prepared/manifest.json",
-        synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
-    """Score alpha's model; writes the metrics JSON (means with their intervals over cases) and the per-case
-    CSV, returns the metrics."""
+        synthetic: str | Path = "data/synthetic", lesions: str | Path | None = None) -> dict[str, Any]:
+    """Score alpha's models; writes the metrics JSON (means with their intervals over cases), the per-case CSV
+    and the per-lesion CSV (default: ``lesions.csv`` beside the per-case one), returns the metrics."""
     checkpoints = replicate_checkpoints(params, model)
     for checkpoint in checkpoints.values():
         require_checkpoint(checkpoint)
@@ -68,11 +75,15 @@ def run(params: SegmenterParams, intervals: IntervalParams, alpha: float, model:
             mlflow.log_metrics({f"{name}_test_dice_{r}": v for r, v in block["dice"].items()})
             mlflow.log_metrics({f"{name}_test_hd95_{r}": v for r, v in block["hd95"].items()})
             mlflow.log_metric(f"{name}_test_mean_dice", block["mean_dice"])
+            mlflow.log_metrics({f"{name}_test_lesion_dice_{r}": v for r, v in block["lesion_dice"].items()})
             mlflow.log_metrics({f"{name}_test_dice_{r}_{end}": v for r, (low, high) in block["dice_interval"].items()
                                 for end, v in (("low", low), ("high", high)) if v is not None})
         atomic_write_text(per_case, per_case_csv(results))
+        lesions = Path(lesions) if lesions is not None else Path(per_case).with_name("lesions.csv")
+        atomic_write_text(lesions, lesions_csv(results))
         atomic_write_json(metrics, summary)
         mlflow.log_artifact(str(per_case))
+        mlflow.log_artifact(str(lesions))
     logger.info("alpha=%s real test Dice %s, synthetic test Dice %s", alpha, summary["real_test"]["dice"],
                 summary["synthetic_test"]["dice"])
     return summary

@@ -28,7 +28,7 @@ from synthtrust.params import IntervalParams, RegistryParams, SegmenterParams
 from synthtrust.registry import CHALLENGER, integrity
 from synthtrust.registry.model import SegmenterModel, model_artifacts
 from synthtrust.search import EXPERIMENT
-from synthtrust.segmenter.scoring import per_case_csv, score, summarise
+from synthtrust.segmenter.scoring import lesions_csv, per_case_csv, score, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,8 @@ def _log_version(client: mlflow.MlflowClient, params: RegistryParams, segmenter:
 def run(params: RegistryParams, segmenter: SegmenterParams, intervals: IntervalParams, data_source: str,
         search: str | Path = "metrics/search.json", manifest: str | Path = "data/prepared/manifest.json",
         card: str | Path = "reports/registry/model_card.md", metrics: str | Path = "metrics/register.json",
-        per_case: str | Path = "reports/registry/per_case.csv") -> dict[str, Any]:
+        per_case: str | Path = "reports/registry/per_case.csv",
+        lesions: str | Path = "reports/registry/lesions.csv") -> dict[str, Any]:
     """Register the search's best model as the challenger; returns what ``metrics/register.json`` holds."""
     search = Path(search)
     if not search.is_file():
@@ -156,10 +157,11 @@ def run(params: RegistryParams, segmenter: SegmenterParams, intervals: IntervalP
               "checkpoint_sha256": sha, "run_id": version.run_id, "store": tracking.store_id(),
               "alpha": best["alpha"], "mode": best["mode"], "n_synthetic": n_synthetic, "trial": best["trial"],
               "val_dice": best["val_dice"], "test_dice": test["dice"], "test_hd95": test["hd95"],
-              "test_cases": test["cases"], "confidence": test["confidence"],
+              "test_cases": test["cases"], "confidence": test["confidence"], "test_lesion_dice": test["lesion_dice"],
               "test_dice_interval": test["dice_interval"], "test_hd95_interval": test["hd95_interval"]}
     atomic_write_text(card, model_card(info))
     # the challenger's (trained with the first seed, as every search trial is), for the trust stage
     atomic_write_text(per_case, per_case_csv({"real": {segmenter.seeds[0]: scored}}))
+    atomic_write_text(lesions, lesions_csv({"real": {segmenter.seeds[0]: scored}}))
     atomic_write_json(metrics, result)
     return result

@@ -59,6 +59,14 @@ def read_per_case(path: Path, test_set: str = "real") -> list[dict[str, Any]]:
             for (case_id, region), group in grouped.items()]
 
 
+def read_lesions(path: Path, seed: int, test_set: str = "real") -> list[dict[str, Any]]:
+    """Rows of an evaluation's ``lesions.csv`` (one per reference lesion) of one test set and one seed's model."""
+    if not path.is_file():
+        raise DataError(f"{path}: per-lesion evaluation missing (run: dvc repro evaluate register)")
+    with path.open() as fh:
+        return [row for row in csv.DictReader(fh) if row["test_set"] == test_set and int(row["seed"]) == seed]
+
+
 def _cases(root: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     missing = [cid for cid in ids if not (root / cid).is_dir()]
     if missing:
@@ -97,7 +105,9 @@ def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segme
     per_alpha = {str(a): {"T2_utility_parity": utility_parity(
                               baseline, real, params, intervals, alpha=a,
                               n_synthetic=synthetic_count(a, mix.mode, n_train), synthetic=synth_rows),
-                          "T3_regional_robustness": regional_robustness(real, volumes, params, intervals)}
+                          "T3_regional_robustness": regional_robustness(
+                              read_lesions(Path(evaluations) / f"alpha_{a}" / "lesions.csv", segmenter.seeds[0]),
+                              params, intervals)}
                  for a, (real, synth_rows) in rows.items()}
     challenger = _read_json(Path(register), "dvc repro register")
     candidate = read_per_case(Path(challenger_cases))
@@ -109,7 +119,8 @@ def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segme
         "T2_utility_parity": utility_parity(
             baseline, candidate, params, intervals, alpha=challenger["alpha"],
             n_synthetic=synthetic_count(challenger["alpha"], challenger["mode"], n_train)),
-        "T3_regional_robustness": regional_robustness(candidate, volumes, params, intervals),
+        "T3_regional_robustness": regional_robustness(
+            read_lesions(Path(challenger_cases).with_name("lesions.csv"), segmenter.seeds[0]), params, intervals),
         "T4_diversity": diversity([synth[f"train/{c}"][0] for c in split["train"]],
                                   [image for image, _ in real_train.values()], params),
         "T5_privacy": privacy({k: image for k, (image, _) in synth.items()},

@@ -16,8 +16,8 @@ from synthtrust.trust.factors import STRATA
 
 
 def stratified_dice(scorecard: dict[str, Any], out: str | Path) -> Path:
-    """Real-test Dice per region-volume stratum: one panel per region, one bar per alpha model and the
-    challenger (hatched)."""
+    """Real-test lesion Dice per lesion-size stratum, with intervals: one panel per region, one bar per alpha
+    model and the challenger (hatched)."""
     models = [(f"alpha {a}", f["T3_regional_robustness"]) for a, f in scorecard["per_alpha"].items()]
     models.append((f"challenger v{scorecard['model']['version']}", scorecard["factors"]["T3_regional_robustness"]))
     fig, axes = plt.subplots(1, len(REGION_NAMES), figsize=(4.0 * len(REGION_NAMES), 3.4), sharey=True)
@@ -32,15 +32,16 @@ def stratified_dice(scorecard: dict[str, Any], out: str | Path) -> Path:
             ax.bar(np.arange(len(STRATA)) + (i - (len(models) - 1) / 2) * width, values, width, label=name,
                    yerr=np.clip(errors, 0, None), capsize=2, hatch="//" if name.startswith("challenger") else None,
                    alpha=0.85)
-        low, high = table["edges_ml"]
-        ax.set_xticks(range(len(STRATA)), [f"small\n<= {low:g} ml", f"medium\n<= {high:g} ml", "large"],
-                      fontsize=7)
+        if table["edges_ml"] is not None:
+            low, high = table["edges_ml"]
+            ax.set_xticks(range(len(STRATA)), [f"small\n<= {low:g} ml", f"medium\n<= {high:g} ml", "large"],
+                          fontsize=7)
         ax.set_title(region, color=REGION_COLOURS[region])
         ax.set(ylim=(0, 1))
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("real-test Dice")
+    axes[0].set_ylabel("real-test lesion Dice")
     axes[-1].legend(fontsize=7)
-    fig.suptitle("Regional robustness (T3): Dice by region size", fontsize=10)
+    fig.suptitle("Regional robustness (T3): Dice of each reference lesion by lesion size (missed: 0)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out)
 
