@@ -1,5 +1,5 @@
 """Seconds per case of ``evaluate`` (the segmenter bundle's evaluate.yaml through ``segmenter.scoring.score``):
-sliding-window inference, Dice and HD95, each timed, on the params' grid and at 128^3.
+sliding-window inference, Dice, HD95 and the lesion-wise figures, each timed, on the params' grid and at 128^3.
 
     python benchmarks/bench_evaluate.py [--params params.yaml] [--grids 64,128] [--cases 5]
                                         [--checkpoint models/segmenter/alpha_0.0/model.pt]
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -23,31 +24,38 @@ from unittest import mock
 import torch
 from harness import REPO, demo_workspace, describe_device, device, figure, parse_args
 from monai.inferers import SlidingWindowInferer
-from monai.metrics import DiceMetric, HausdorffDistanceMetric
+from monai.metrics import DiceMetric
 from plain_loops import synchronize
 
-from synthtrust.bundles import SEGMENTER, parse
+from synthtrust.bundles import SEGMENTER, activate_scripts, bundle_dir, parse
 from synthtrust.data.datalist import manifest_datalist
 from synthtrust.params import SegmenterParams, load, replace
-from synthtrust.segmenter.scoring import score
+from synthtrust.segmenter import scoring
 
 
 @contextlib.contextmanager
-def timed(owner: type, method: str, seconds: list[float]) -> Iterator[None]:
-    """Append the wall time of every call of ``owner.method`` (the device synchronised) to ``seconds``."""
+def timed(owner: object, method: str, seconds: list[float]) -> Iterator[None]:
+    """Append the wall time of every call of ``owner.method`` (a class's method or a module's function; the
+    device synchronised) to ``seconds``."""
     original = getattr(owner, method)
     where = device()
 
-    def wrapper(self, *args, **kwargs):
+    def wrapper(*args, **kwargs):
         synchronize(where)
         started = time.perf_counter()
-        result = original(self, *args, **kwargs)
+        result = original(*args, **kwargs)
         synchronize(where)
         seconds.append(time.perf_counter() - started)
         return result
 
     with mock.patch.object(owner, method, wrapper):
         yield
+
+
+def bundle_hd95() -> type:
+    """The segmenter bundle's HD95 metric class (its ``scripts.metrics``), as evaluate.yaml instantiates it."""
+    activate_scripts(bundle_dir(SEGMENTER))
+    return importlib.import_module("scripts.metrics").BratsHausdorffDistanceMetric
 
 
 def checkpoint_for(seg: SegmenterParams, requested: Path, work: Path) -> tuple[Path, str]:
@@ -83,11 +91,11 @@ def main() -> None:
             manifest = work / "data" / "prepared" / "manifest.json"
             datalist = [item for split in ("train", "val", "test") for item in manifest_datalist(manifest, split)]
             checkpoint, source = checkpoint_for(seg, Path(args.checkpoint), work)
-            infer, dice, hd = [], [], []
+            infer, dice, hd, lesion = [], [], [], []
             with timed(SlidingWindowInferer, "__call__", infer), timed(DiceMetric, "_compute_tensor", dice), \
-                    timed(HausdorffDistanceMetric, "_compute_tensor", hd):
+                    timed(bundle_hd95(), "_compute_tensor", hd), timed(scoring, "region_lesions", lesion):
                 started = time.perf_counter()
-                score(seg, checkpoint, datalist)
+                scoring.score(seg, checkpoint, datalist)
                 total = (time.perf_counter() - started) / len(datalist)
         label = "x".join(map(str, size))
         print(f"evaluate at {label:<22}: scoring {len(datalist)} cases with {source}")
@@ -95,8 +103,10 @@ def main() -> None:
         figure(f"evaluate {label} inference", statistics.median(infer), "s", "per case, sliding window")
         figure(f"evaluate {label} Dice", 3 * statistics.median(dice), "s", "per case, 3 regions")
         figure(f"evaluate {label} HD95", 3 * statistics.median(hd), "s", "per case, 3 regions")
-        figure(f"evaluate {label} metrics / inference", 3 * (statistics.median(dice) + statistics.median(hd))
-               / statistics.median(infer), "x", "target < 1")
+        figure(f"evaluate {label} lesion-wise", 3 * statistics.median(lesion), "s",
+               "per case, 3 regions (panoptica: components, matching, Dice and HD95 per lesion)")
+        metrics = statistics.median(dice) + statistics.median(hd) + statistics.median(lesion)
+        figure(f"evaluate {label} metrics / inference", 3 * metrics / statistics.median(infer), "x", "target < 1")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, tuple[list[str], bool]] = {
     "bench_deploy": ([], False),             # one full-size case through three paths, minutes on a CPU
     "bench_search": (["--max-steps", "20"], False),  # 11 + a few trainings
     "bench_dvc": ([], False),                # medians of its own; writes 12,510 files
+    "bench_reproducibility": ([], False),    # differences, not timings: one run says it
 }
 logger = logging.getLogger("bench")
 
@@ -116,16 +117,48 @@ def section(outcomes: dict[str, Outcome], command: str) -> str:
             runs = ", ".join(f"{v:.4g}" for v in values)
             lines.append(f"| {label} | {statistics.median(values):.4g} {unit} | {runs} | {outcome.details[label]} |")
         lines.append("")
-    return "\n".join(lines) + "<!-- end -->\n"
+    return "\n".join(lines) + END
+
+
+END = "<!-- end -->\n"
+SKIPPED = "not measured: skipped (--skip)"
+KEPT = "Kept from an earlier run"
+
+
+def _blocks(section: str) -> tuple[str, dict[str, str]]:
+    """A device section's head and its ``### benchmark`` blocks by name."""
+    head, *blocks = section.removesuffix(END).split("\n### ")
+    return head, {block.split("\n", 1)[0]: "### " + block for block in blocks}
+
+
+def merged(new: str, old: str) -> str:
+    """The new section of a device, with the benchmarks it did not run (``--only``, ``--skip``) kept from the
+    old one, each marked with the run it came from."""
+    head, blocks = _blocks(new)
+    old_head, old_blocks = _blocks(old)
+    ran = {name for name, block in blocks.items() if SKIPPED not in block}
+    when = next((line for line in old_head.splitlines() if line[:4].isdigit()), "an earlier run").split("`;")[0]
+    for name, block in old_blocks.items():
+        if name in ran or SKIPPED in block:
+            continue
+        if KEPT not in block:
+            title, _, rest = block.partition("\n")
+            block = f"{title}\n\n{KEPT} ({when.rstrip('`')}`).\n{rest}"
+        blocks[name] = block
+    order = list(BENCHMARKS)
+    chosen = sorted(blocks, key=lambda n: order.index(n) if n in order else len(order))
+    return head.rstrip("\n") + "\n\n" + "".join(blocks[n].rstrip("\n") + "\n\n" for n in chosen) + END
 
 
 def write_results(text: str) -> None:
-    """Replace this device's section of RESULTS.md (or add it), keeping every other device's."""
+    """Replace this device's section of RESULTS.md (or add it), keeping every other device's and, within it,
+    the benchmarks this run did not measure."""
     head = "# Benchmark results\n\nWritten by `make bench` (benchmarks/run_all.py), one section per device.\n\n"
     old = RESULTS.read_text() if RESULTS.is_file() else head
     marker = text.splitlines()[0]
-    pattern = re.compile(re.escape(marker) + r".*?<!-- end -->\n", re.S)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    pattern = re.compile(re.escape(marker) + r".*?" + re.escape(END), re.S)
+    found = pattern.search(old)
+    new = pattern.sub(lambda m: merged(text, m.group(0)), old) if found else old.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(new)
 
 

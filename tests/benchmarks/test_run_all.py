@@ -48,3 +48,23 @@ def test_sections_are_replaced_per_device(tmp_path: Path, monkeypatch: pytest.Mo
     second = run_all.RESULTS.read_text()
     assert "not measured: exit 1: no checkpoint" in second and "| step |" not in second
     assert second.count("<!-- device:") == 2 and "old gpu figures" in second
+
+
+def test_a_partial_run_keeps_the_benchmarks_it_did_not_measure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    monkeypatch.setattr(run_all, "RESULTS", tmp_path / "RESULTS.md")
+
+    def outcome(value: float) -> run_all.Outcome:
+        return run_all.Outcome(figures={"step": [value]}, units={"step": "s"}, details={"step": ""})
+
+    run_all.write_results(run_all.section({"bench_prepare": outcome(1.0), "bench_dvc": outcome(2.0)}, "--repeats 1"))
+    run_all.write_results(run_all.section({"bench_dvc": outcome(3.0),
+                                           "bench_prepare": run_all.Outcome(failure="skipped (--skip)")},
+                                          "--repeats 1 --only bench_dvc"))
+    text = run_all.RESULTS.read_text()
+    prepare, dvc = text.index("### bench_prepare"), text.index("### bench_dvc")
+    assert prepare < dvc and "| step | 1 s | 1 |" in text and "| step | 3 s | 3 |" in text and "| 2 s" not in text
+    assert text.count("Kept from an earlier run (") == 1 and "--only bench_dvc" in text
+    assert text.count("<!-- device:") == 1 and text.count("<!-- end -->") == 1
+    run_all.write_results(run_all.section({"bench_dvc": outcome(4.0)}, "--repeats 1 --only bench_dvc"))
+    assert run_all.RESULTS.read_text().count("Kept from an earlier run (") == 1  # marked once, not again

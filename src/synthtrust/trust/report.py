@@ -25,8 +25,8 @@ MEANING = {
                    "lower end must reach the threshold",
     "T2_utility_parity": "worst regional real-test Dice change against the real-only model (alpha = 0), paired on "
                          "the same cases; the interval's lower end must reach -margin (non-inferiority shown)",
-    "T3_regional_robustness": "enhancing-tumour Dice on the smallest lesions (volume tertiles of the real data); "
-                              "the interval's lower end must reach the threshold",
+    "T3_regional_robustness": "Dice of the smallest enhancing-tumour lesions (lesion-size tertiles; a missed "
+                              "lesion scores 0); the interval's lower end must reach the threshold",
     "T4_diversity": "MS-SSIM among synthetic cases over MS-SSIM among real cases (above: mode collapse)",
     "T5_privacy": "membership AUC: how well closeness to the source tells copies of training cases from copies of "
                   "held-out cases (0.5: not at all); fails when the interval lies above the threshold",
@@ -56,7 +56,12 @@ def _verdict(factor: dict[str, Any]) -> str:
     if factor["status"] == "not applicable":
         return f'<span class="na">not applicable</span>: {html.escape(factor["reason"])}'
     word = '<span class="pass">pass</span>' if factor["passed"] else '<span class="fail">FAIL</span>'
-    return word + ("" if factor.get("decided", True) else " (undecided: the interval straddles the threshold)")
+    if factor.get("decided", True):
+        return word
+    interval = factor.get("interval") or {}
+    if interval.get("low") is None:
+        return word + f" (undecided: n = {interval.get('cases', 0)}, no interval)"
+    return word + " (undecided: the interval straddles the threshold)"
 
 
 def _interval(interval: dict[str, Any] | None) -> str:
@@ -171,7 +176,7 @@ synthetic copies.</p>
 <h2>Dice against alpha, real and synthetic test</h2>{_img(figures['dice_vs_alpha'], 'Dice vs alpha')}
 {_per_alpha_table(card)}
 <h2>Parity: where do real and synthetic test Dice agree?</h2>{_parity_section(card['parity'])}
-<h2>Dice by region size</h2>{_img(figures['stratified'], 'Stratified Dice')}
+<h2>Lesion Dice by lesion size</h2>{_img(figures['stratified'], 'Stratified Dice')}
 <h2>Real and synthetic images</h2>
 <p>Axial slices through the tumour centre, real above synthetic, label contours (red: necrotic core,
 green: oedema, yellow: enhancing).</p>{_img(figures['real_vs_synthetic'], 'Real vs synthetic')}

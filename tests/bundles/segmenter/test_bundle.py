@@ -138,7 +138,8 @@ def test_verify_net_in_out_and_traced_export_match(tmp_path: Path) -> None:
                 "--input_shape", "[1, 4, 64, 64, 64]", cwd=tmp_path)
     extra = {"metadata.json": "", "inference.json": ""}
     traced = torch.jit.load(str(tmp_path / "model.ts"), _extra_files=extra)
-    assert json.loads(extra["metadata.json"])["version"] == "0.3.0" and extra["inference.json"]
+    version = json.loads((CONFIGS / "metadata.json").read_text())["version"]
+    assert json.loads(extra["metadata.json"])["version"] == version and extra["inference.json"]
     x = torch.randn(1, 4, 64, 64, 64)
     with torch.no_grad():
         assert torch.allclose(traced(x), network(x), atol=1e-4)
