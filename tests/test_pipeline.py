@@ -49,8 +49,10 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                         batch_size=1, max_steps=2, steps_per_epoch=1)
     params["generator"]["sample"].update(num_inference_steps=2)
     params["mix"]["alphas"] = [0.0, 1.0]
+    # one seed: replicates are trained and scored for real in tests/stages (train_segmenter, evaluate); here a
+    # second one would only add minutes to the suite's time budget
     params["segmenter"].update(patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=2,
-                               steps_per_epoch=1, val_interval=1)
+                               steps_per_epoch=1, val_interval=1, seeds=[0])
     params["search"].update(n_trials=3, n_startup_trials=0)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for args in (["git", "init", "-q"], ["git", "add", "-A"],

@@ -139,7 +139,7 @@ def test_utility_parity_is_paired_non_inferiority_to_the_real_only_model() -> No
                              n_synthetic=9)
     et = planted["delta_vs_real_only"]["ET"]
     assert not planted["passed"] and planted["worst_region"] == "ET" and et["high"] < -PARAMS.parity_margin
-    assert planted["score"] == pytest.approx(-0.10)
+    assert planted["score"] == pytest.approx(-0.10) and planted["interval"] == et  # the worst region's
 
 
 def test_utility_parity_reports_the_real_minus_synthetic_gap() -> None:

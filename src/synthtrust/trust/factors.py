@@ -101,7 +101,8 @@ def utility_parity(baseline: Sequence[dict[str, Any]], candidate: Sequence[dict[
     worst = min(deltas, key=lambda r: _lower(deltas[r]))
     score = _lower(deltas[worst])
     return _factor(score, threshold, score >= threshold, delta_vs_real_only=deltas, worst_region=worst,
-                   decided=all(_decided(d, threshold) for d in deltas.values()), real_minus_synthetic_test=gaps,
+                   interval=deltas[worst], decided=all(_decided(d, threshold) for d in deltas.values()),
+                   real_minus_synthetic_test=gaps,
                    alpha=alpha, n_synthetic=n_synthetic, cases=deltas[worst]["cases"])
 
 
