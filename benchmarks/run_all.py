@@ -139,9 +139,10 @@ def merged(new: str, old: str) -> str:
     ran = {name for name, block in blocks.items() if SKIPPED not in block}
     when = next((line for line in old_head.splitlines() if line[:4].isdigit()), "an earlier run").split("`;")[0]
     for name, block in old_blocks.items():
-        if name in ran or SKIPPED in block:
+        if name in ran or (SKIPPED in block and name in blocks):
             continue
-        if KEPT not in block:
+        dated = any(line[:4].isdigit() for line in block.splitlines()[1:])  # a block that says where it came from
+        if KEPT not in block and SKIPPED not in block and not dated:
             title, _, rest = block.partition("\n")
             block = f"{title}\n\n{KEPT} ({when.rstrip('`')}`).\n{rest}"
         blocks[name] = block
