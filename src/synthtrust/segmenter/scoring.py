@@ -20,7 +20,7 @@ import numpy as np
 from ignite.engine import Engine, Events
 
 from synthtrust import bundles
-from synthtrust.data.brats import REGION_NAMES, voxel_volume_ml
+from synthtrust.data.brats import REGION_NAMES, voxel_spacing, voxel_volume_ml
 from synthtrust.errors import DataError
 from synthtrust.params import IntervalParams, SegmenterParams
 from synthtrust.segmenter.lesions import region_lesions
@@ -47,7 +47,7 @@ class CaseRecords:
             label = item["label"]  # (3, ...) TC, WT, ET regions
             affine = np.asarray(label.affine)
             voxel_ml = voxel_volume_ml(affine)
-            spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+            spacing = voxel_spacing(affine)
             lesions = {r: region_lesions(output[f"pred_{r.lower()}"][0].cpu().numpy(),
                                          output[f"label_{r.lower()}"][0].cpu().numpy(), spacing)
                        for r in REGION_NAMES}
