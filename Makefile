@@ -18,11 +18,12 @@ PYTEST = PATH="$(CURDIR)/$(BIN):$$PATH" SYNTHTRUST_DEPLOY_PYTHON="$(DEPLOY_PYTHO
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile scripts/vendor-niivue.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python scripts/vendor-niivue.py   # NiiVue from the npm registry, pinned by version and sha512
 	touch $@
 
 repro: setup

@@ -185,6 +185,24 @@ def bundle_label_map(image: list[str], ckpt_dir: Path, out: Path) -> np.ndarray:
     return np.asarray(nib.load(written).dataobj)
 
 
+def write_synthetic_copies(root: Path, scale: float = 0.9) -> None:
+    """``root/data/synthetic``: a copy of each training and test case of ``root/data/prepared``, images scaled by
+    ``scale`` (a generator that returns its training images), label maps and affines kept, with provenance."""
+    import json
+
+    manifest = json.loads((root / "data" / "prepared" / "manifest.json").read_text())
+    for split in ("train", "test"):
+        for case_id in manifest["splits"][split]:
+            src, dst = root / "data" / "prepared" / split / case_id, root / "data" / "synthetic" / split / case_id
+            dst.mkdir(parents=True)
+            for path in src.glob("*.nii.gz"):
+                img = nib.load(path)
+                data = np.asarray(img.dataobj)
+                data = data if path.name.endswith("_seg.nii.gz") else (data * scale).astype(np.float32)
+                write_nifti(dst / path.name, data, img.affine, data.dtype)
+            (dst / f"{case_id}_provenance.json").write_text(json.dumps({"source": case_id}))
+
+
 @pytest.fixture(scope="session")
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Path) -> Path:
     """A DVC-style workspace as the segmenter stages leave it: ``data/prepared`` (64 x 64 x 32 phantoms,
@@ -201,17 +219,7 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory, prepared_64: Pat
     root = tmp_path_factory.mktemp("workspace")
     (root / ".dvc").mkdir()
     shutil.copytree(prepared_64, root / "data" / "prepared")
-    manifest = json.loads((root / "data" / "prepared" / "manifest.json").read_text())
-    for split in ("train", "test"):
-        for case_id in manifest["splits"][split]:
-            src, dst = root / "data" / "prepared" / split / case_id, root / "data" / "synthetic" / split / case_id
-            dst.mkdir(parents=True)
-            for path in src.glob("*.nii.gz"):
-                img = nib.load(path)
-                data = np.asarray(img.dataobj)
-                data = data if path.name.endswith("_seg.nii.gz") else (data * 0.9).astype(np.float32)
-                write_nifti(dst / path.name, data, img.affine, data.dtype)
-            (dst / f"{case_id}_provenance.json").write_text(json.dumps({"source": case_id}))
+    write_synthetic_copies(root)
     cwd = os.getcwd()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'grid-mlruns.db'}")

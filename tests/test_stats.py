@@ -52,3 +52,25 @@ def test_auc_counts_ties_half_and_its_interval_resamples_each_group() -> None:
     rng = np.random.default_rng(2)
     chance = auc_interval(rng.normal(size=30), rng.normal(size=30), INTERVALS)
     assert chance["low"] < 0.5 < chance["high"]
+
+
+def test_auc_is_the_mann_whitney_statistic() -> None:
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):  # small integer scores: many ties
+        a, b = rng.integers(-5, 6, rng.integers(1, 30)), rng.integers(-5, 6, rng.integers(1, 30))
+        assert auc(a, b) == pytest.approx(mannwhitneyu(a, b).statistic / (a.size * b.size))
+
+
+def test_proportion_difference_and_any_case_statistic() -> None:
+    from synthtrust.stats import case_statistic_interval, difference_interval, proportion_interval
+
+    assert proportion_interval(20, 20, INTERVALS) == {"mean": 1.0, "low": 0.8389, "high": 1.0, "cases": 20}
+    half = proportion_interval(10, 20, INTERVALS)
+    assert half["low"] < 0.5 < half["high"] and half["low"] == pytest.approx(1 - half["high"])
+    shifted = difference_interval([3.0, 3.2, 2.9, 3.1], [1.0, 1.1, 0.9, 1.2], INTERVALS)
+    assert shifted["mean"] == pytest.approx(2.0) and shifted["low"] > 1.5 and shifted["cases"] == 8
+    values = np.arange(10.0)
+    median = case_statistic_interval(10, lambda idx: float(np.median(values[idx])), INTERVALS)
+    assert median["mean"] == 4.5 and median["low"] < 4.5 < median["high"] and median["cases"] == 10

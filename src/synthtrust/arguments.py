@@ -71,7 +71,8 @@ def check_argv(command: str, function: Callable[..., Any], args: list[str]) -> N
         positional.append(token)
         i += 1
     free = [name for name in parameters if name not in given]
-    if len(positional) > len(free):
+    variadic = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters.values())
+    if len(positional) > len(free) and not variadic:
         surplus = positional[len(free):]
         raise UsageError(f"synthtrust {command}: unexpected argument{'s' if len(surplus) > 1 else ''} "
                          f"{' '.join(surplus)}")

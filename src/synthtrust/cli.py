@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import fire
 
 from synthtrust import lifecycle, secrets
-from synthtrust.arguments import UsageError, check_argv, typed
+from synthtrust.arguments import HELP, UsageError, check_argv, typed
 from synthtrust.errors import DataError, ParamsError, SynthtrustError
 from synthtrust.params import DEFAULT_PARAMS, check_alpha, load
 
@@ -159,7 +161,7 @@ def registry(params: str = str(DEFAULT_PARAMS)) -> None:
 
 
 def trust(params: str = str(DEFAULT_PARAMS), out: str = "reports/trust", metrics: str = "metrics/trust.json") -> None:
-    """The five trust factors, the scorecard the promotion gate reads, and the HTML report."""
+    """The six trust factors, the scorecard the promotion gate reads, and the HTML report."""
     from synthtrust.stages import trust as stage
 
     p = load(params)
@@ -179,7 +181,35 @@ def export_bundle(model: str = "models:/brats-swinunetr@champion", out: str = "m
           f"(traced vs checkpoint max |diff| {result['max_abs_diff']:.1e})")
 
 
-COMMANDS = {
+def reader_study_make(params: str = str(DEFAULT_PARAMS), out: str = "reports/reader_study",
+                      key: str = "data/reader_study/key.json", manifest: str = "data/prepared/manifest.json",
+                      synthetic: str = "data/synthetic") -> None:
+    """Write a blinded real-vs-synthetic reader study (``reader_study:``): the folder readers open (OUT/index.html,
+    self-contained) and, apart from it, the KEY that unblinds it."""
+    from synthtrust.stages import reader_study as stage
+
+    study = stage.make(load(params).reader_study, out, key, manifest, synthetic)
+    print(f"reader study {study['study']}: {len(study['cases'])} cases; give readers {out} (open index.html), "
+          f"keep {key} from them")
+
+
+def reader_study_score(*answers: str, key: str = "data/reader_study/key.json", params: str = str(DEFAULT_PARAMS),
+                       out: str = "metrics/reader_study.json") -> None:
+    """Score readers' answer files (ANSWERS: files or folders of *.json) against KEY: accuracy, AUC, sensitivity,
+    specificity with intervals, Fleiss' kappa, plausibility, comments; written to OUT, logged to MLflow."""
+    from synthtrust.stages import reader_study as stage
+
+    p = load(params)
+    scores = stage.score(p.reader_study, p.intervals, answers, key, out)
+    if scores["status"] == "no answers":
+        print(f"reader study {scores['study']}: no answer files; T6 is not applicable ({out})")
+        return
+    accuracy = scores["pooled"]["accuracy"]
+    print(f"reader study {scores['study']}: {len(scores['readers'])} readers, pooled accuracy {accuracy['mean']:.3f} "
+          f"[{accuracy['low']}, {accuracy['high']}] over {scores['cases']} cases ({out})")
+
+
+COMMANDS: dict[str, Any] = {
     "validate-data": validate_data,
     "make-phantoms": make_phantoms,
     "prepare": prepare,
@@ -196,13 +226,31 @@ COMMANDS = {
     "registry": registry,
     "trust": trust,
     "export-bundle": export_bundle,
+    "reader-study": {"make": reader_study_make, "score": reader_study_score},
 }
+
+
+def command_of(argv: list[str]) -> tuple[str, Callable[..., Any], list[str]] | None:
+    """``(name, function, its arguments)`` of a command line, a group's sub-command included
+    (``reader-study make``); None when it names no command."""
+    command = COMMANDS.get(argv[0]) if argv else None
+    if isinstance(command, dict):
+        if len(argv) < 2 or argv[1] not in command:
+            given = f"unknown command {argv[1]!r}" if len(argv) > 1 and argv[1] not in HELP else "a command is needed"
+            raise UsageError(f"synthtrust {argv[0]}: {given}; its commands: {', '.join(command)}")
+        return f"{argv[0]} {argv[1]}", command[argv[1]], argv[2:]
+    return None if command is None else (argv[0], command, argv[1:])
 
 
 def _check(argv: list[str]) -> None:
     """Refuse an unknown flag, a surplus argument or (on call) a mistyped value before anything runs."""
-    if argv and argv[0] in COMMANDS:
-        check_argv(argv[0], COMMANDS[argv[0]], argv[1:])
+    found = command_of(argv)
+    if found is not None:
+        check_argv(*found)
+
+
+def _typed(commands: dict[str, Any]) -> dict[str, Any]:
+    return {name: _typed(c) if isinstance(c, dict) else typed(c) for name, c in commands.items()}
 
 
 def _refused_by_mlflow(exc: BaseException) -> str | None:
@@ -225,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _check(argv)
         lifecycle.stop_with_dvc()
-        fire.Fire({name: typed(command) for name, command in COMMANDS.items()}, command=argv, name="synthtrust")
+        fire.Fire(_typed(COMMANDS), command=argv, name="synthtrust")
     except UsageError as exc:
         logger.error("%s", exc)
         sys.exit(2)

@@ -304,6 +304,27 @@ class TrustParams(Section):
     diversity_ratio_max: float = Field(ge=1)
     privacy_auc_margin: float = Field(ge=0, lt=0.5)
     privacy_percentile: float = Field(gt=0, lt=100)
+    reader_accuracy_margin: float = Field(ge=0, lt=0.5)
+
+
+# ------------------------------------------------------------------------------------------ readers
+class ReaderStudyParams(Section):
+    """The ``reader_study:`` section: which cases a blinded real-vs-synthetic reading shows, in what order."""
+
+    cases: int = Field(ge=2, le=1000)
+    real_fraction: float = Field(gt=0, lt=1)
+    splits: list[Literal["train", "test"]] = Field(min_length=1)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _both_kinds(self) -> ReaderStudyParams:
+        if len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"splits: {self.splits} names a split twice")
+        real = round(self.cases * self.real_fraction)
+        if not 0 < real < self.cases:
+            raise ValueError(f"real_fraction {self.real_fraction} of {self.cases} cases leaves no "
+                             f"{'real' if real == 0 else 'synthetic'} case to show")
+        return self
 
 
 class Params(Section):
@@ -317,6 +338,7 @@ class Params(Section):
     registry: RegistryParams
     intervals: IntervalParams
     trust: TrustParams
+    reader_study: ReaderStudyParams
 
     @model_validator(mode="after")
     def _crops_fit(self) -> Params:

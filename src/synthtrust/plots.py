@@ -15,13 +15,14 @@ from synthtrust.data.brats import MODALITIES, REGION_NAMES  # noqa: E402
 from synthtrust.data.validation import read_case_dir  # noqa: E402
 
 LABEL_COLOURS = {1: "tab:red", 2: "tab:green", 4: "yellow"}
+FIGURE_PAIRS = 3  # real/synthetic pairs in the figure (and in the trust report's 3D viewer)
 
 
 def _axial(volume: np.ndarray, z: int) -> np.ndarray:
     return np.rot90(volume[:, :, z])
 
 
-def real_vs_synthetic(pairs: Sequence[tuple[Path, Path]], out: str | Path, max_cases: int = 3) -> Path:
+def real_vs_synthetic(pairs: Sequence[tuple[Path, Path]], out: str | Path, max_cases: int = FIGURE_PAIRS) -> Path:
     """Axial slices through each tumour's centre: real above synthetic, one column per modality plus
     the label map, with the label contours drawn on every image."""
     pairs = list(pairs)[:max_cases]

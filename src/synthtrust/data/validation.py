@@ -195,8 +195,8 @@ def load_case(case: BratsCase, require_tumour: bool = True) -> tuple[LoadedCase 
     return LoadedCase(case, image, label, ref_affine), report
 
 
-def read_case_dir(case_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(4, ...) float32 image and BraTS label map of one case directory, checked like any input.
+def load_case_dir(case_dir: str | Path) -> LoadedCase:
+    """One case directory, checked like any input: image, label map and affine.
 
     Raises:
         DataError: the directory is not a readable, consistent BraTS case (every problem is named).
@@ -207,6 +207,12 @@ def read_case_dir(case_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     loaded, report = load_case(case, require_tumour=False)
     if loaded is None:
         raise DataError("; ".join(report.errors))
+    return loaded
+
+
+def read_case_dir(case_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(4, ...) float32 image and BraTS label map of one case directory (:func:`load_case_dir`)."""
+    loaded = load_case_dir(case_dir)
     return loaded.image, loaded.label
 
 

@@ -1,4 +1,4 @@
-"""Stage ``trust``: T1 to T5 for the synthetic dataset, for every alpha model and for the registered
+"""Stage ``trust``: T1 to T6 for the synthetic dataset, for every alpha model and for the registered
 challenger; the parity section; writes the scorecard the promotion gate reads, and the report.
 
 - T1 fidelity: every synthetic copy (training and test) against its real case.
@@ -6,6 +6,8 @@ challenger; the parity section; writes the scorecard the promotion gate reads, a
   figures decide the verdict (T2 is "not applicable" to a model trained on no synthetic case).
 - T4 diversity: the synthetic training set against the real training set.
 - T5 privacy: copies of training cases against copies of held-out (test) cases, by distance to their source.
+- T6 reader discrimination: the blinded reading's pooled accuracy (``metrics/reader_study.json``, stage
+  ``score_readers``); not applicable until readers have answered.
 - Parity: real vs synthetic test Dice of every alpha model, per region and size stratum (``trust.parity``).
 """
 
@@ -28,13 +30,22 @@ from synthtrust.errors import DataError
 from synthtrust.io import atomic_write_json
 from synthtrust.mixing import synthetic_count
 from synthtrust.params import IntervalParams, MixParams, SegmenterParams, TrustParams
-from synthtrust.trust.factors import diversity, fidelity, privacy, regional_robustness, utility_parity
+from synthtrust.plots import FIGURE_PAIRS
+from synthtrust.trust.factors import (
+    diversity,
+    fidelity,
+    privacy,
+    reader_discrimination,
+    regional_robustness,
+    utility_parity,
+)
 from synthtrust.trust.features import EncoderFeatures, feature_distances
 from synthtrust.trust.parity import parity
 
 logger = logging.getLogger(__name__)
 EXPERIMENT = "synthtrust-trust"
-FACTORS = ("T1_fidelity", "T2_utility_parity", "T3_regional_robustness", "T4_diversity", "T5_privacy")
+FACTORS = ("T1_fidelity", "T2_utility_parity", "T3_regional_robustness", "T4_diversity", "T5_privacy",
+           "T6_reader_discrimination")
 
 
 def _read_json(path: Path, hint: str) -> dict[str, Any]:
@@ -67,6 +78,11 @@ def read_lesions(path: Path, seed: int, test_set: str = "real") -> list[dict[str
         return [row for row in csv.DictReader(fh) if row["test_set"] == test_set and int(row["seed"]) == seed]
 
 
+def read_reader_scores(path: Path) -> dict[str, Any] | None:
+    """The reader study's scores (stage ``score_readers``), or None where no study was scored."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _cases(root: Path, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     missing = [cid for cid in ids if not (root / cid).is_dir()]
     if missing:
@@ -80,7 +96,8 @@ def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segme
            register: str | Path = "metrics/register.json",
            challenger_cases: str | Path = "reports/registry/per_case.csv",
            scorecard: str | Path = "reports/trust/scorecard.json",
-           feature_model: str | Path = "models/segmenter/alpha_0.0/model.pt") -> dict[str, Any]:
+           feature_model: str | Path = "models/segmenter/alpha_0.0/model.pt",
+           readers: str | Path = "metrics/reader_study.json") -> dict[str, Any]:
     """Compute the factors and the parity section and write the scorecard; returns it."""
     alphas = list(mix.alphas)
     if 0.0 not in alphas:
@@ -126,6 +143,7 @@ def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segme
         "T5_privacy": privacy({k: image for k, (image, _) in synth.items()},
                               {k: image for k, (image, _) in real_of.items()},
                               [f"train/{c}" for c in split["train"]], params, intervals),
+        "T6_reader_discrimination": reader_discrimination(read_reader_scores(Path(readers)), params),
     }
     card = {
         # no factor failed; "not applicable" ones are listed for the gate, whose rule for them is a param
@@ -169,13 +187,15 @@ def run(params: TrustParams, intervals: IntervalParams, mix: MixParams, segmente
         data: dict[str, Any],
               out: str | Path = "reports/trust",
               metrics: str | Path = "metrics/trust.json", manifest: str | Path = "data/prepared/manifest.json",
-              synthetic: str | Path = "data/synthetic") -> dict[str, Any]:
+              synthetic: str | Path = "data/synthetic", readers: str | Path = "metrics/reader_study.json"
+        ) -> dict[str, Any]:
     """The stage: scorecard, figures, the HTML report, a small metrics file and the MLflow run."""
     from synthtrust.trust.figures import diversity_bars, privacy_distances, stratified_dice
     from synthtrust.trust.report import write_report
 
     out = Path(out)
-    card = assess(params, intervals, mix, segmenter, manifest, synthetic, scorecard=out / "scorecard.json")
+    card = assess(params, intervals, mix, segmenter, manifest, synthetic, scorecard=out / "scorecard.json",
+                  readers=readers)
     figures = {
         "dice_vs_alpha": Path("reports/segmenter/dice_vs_alpha.png"),
         "real_vs_synthetic": Path("reports/generator/real_vs_synthetic.png"),
@@ -190,9 +210,11 @@ def run(params: TrustParams, intervals: IntervalParams, mix: MixParams, segmente
     first = next(iter(sorted((Path(synthetic) / "train").glob("*/*_provenance.json"))), None)
     provenance = json.loads(first.read_text()) if first else {}
     card_text = Path("reports/registry/model_card.md")
+    prepared = Path(manifest).parent
+    pairs = [(prepared / "test" / c, Path(synthetic) / "test" / c) for c in info["splits"]["test"][:FIGURE_PAIRS]]
     report = write_report(card, figures, provenance, data, {s: len(info["splits"][s]) for s in ("train", "test")},
                           card_text.read_text() if card_text.is_file() else "(no registered model card)",
-                          out / "index.html")
+                          out / "index.html", pairs, read_reader_scores(Path(readers)))
     factors = {k: {"score": f["score"], "passed": f["passed"], "status": f["status"]}
                for k, f in card["factors"].items()}
     atomic_write_json(metrics, {"passed": card["passed"], "model_version": card["model"]["version"], **factors,

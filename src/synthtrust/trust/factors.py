@@ -1,4 +1,4 @@
-"""T1 to T5 as docs/trust.md defines them, each a score, its threshold, a status and the figures behind it.
+"""T1 to T6 as docs/trust.md defines them, each a score, its threshold, a status and the figures behind it.
 
 A factor's ``status`` is ``pass``, ``fail`` or ``not applicable`` (nothing to judge, with the ``reason``);
 ``passed`` is True, False or None alike. Where the score is a mean over cases it carries its bootstrap
@@ -214,3 +214,21 @@ def privacy(synthetic: dict[str, np.ndarray], real: dict[str, np.ndarray], membe
                    decided=_decided(interval, threshold), members=len(inside), held_out=len(held_out),
                    cutoff=round(cutoff, 4), real_nn_distances=[round(d, 4) for d in real_nn], cases=cases,
                    flagged=flagged, flagged_fraction=round(flagged / len(cases), 4))
+
+
+def reader_discrimination(scores: dict[str, Any] | None, params: TrustParams) -> dict[str, Any]:
+    """T6: can readers tell synthetic cases from real ones in a blinded reading? Score: the readers' pooled
+    accuracy (:mod:`synthtrust.reader_study.scoring`), with its interval over cases; fails when the whole
+    interval lies above 0.5 + ``reader_accuracy_margin`` (discrimination shown), passes while it reaches down
+    to that line. Not applicable until a study has been answered."""
+    threshold = round(0.5 + params.reader_accuracy_margin, 4)
+    if not scores or not scores.get("readers"):
+        return not_applicable(threshold, "no reader answers yet: run a reader study (synthtrust reader-study make, "
+                              "then reader-study score; docs/reader-study.md)")
+    pooled = scores["pooled"]
+    interval = pooled["accuracy"]
+    shown = interval["low"] is not None and interval["low"] > threshold
+    return _factor(interval["mean"], threshold, not shown, interval=interval, decided=_decided(interval, threshold),
+                   study=scores["study"], readers=pooled["readers"], cases=scores["cases"], auc=pooled["auc"],
+                   sensitivity=pooled["sensitivity"], specificity=pooled["specificity"],
+                   fleiss_kappa=scores["agreement"]["fleiss_kappa"], plausibility=scores["plausibility"])

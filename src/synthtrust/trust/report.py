@@ -1,7 +1,8 @@
 """``reports/trust/index.html``: one self-contained page (figures embedded as PNG data URIs) with the
-scorecard, the figures, a datasheet for the synthetic dataset and the registered model's card.
+scorecard, the figures, the reader study's scores, a datasheet for the synthetic dataset and the registered
+model's card, and a 3D viewer (NiiVue, vendored; :mod:`synthtrust.viewer`) of real and synthetic pairs.
 
-The page carries no script; its test checks it in headless Chromium.
+Its only scripts are the viewer's, inlined; its test checks the page in headless Chromium.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synthtrust import viewer
 from synthtrust.data.brats import MODALITIES
+from synthtrust.data.validation import load_case_dir
 from synthtrust.io import atomic_write_text
 from synthtrust.stats import describe
 from synthtrust.trust.factors import TISSUES
 
 TITLES = {"T1_fidelity": "T1 Fidelity", "T2_utility_parity": "T2 Utility parity",
           "T3_regional_robustness": "T3 Regional robustness", "T4_diversity": "T4 Diversity",
-          "T5_privacy": "T5 Privacy"}
+          "T5_privacy": "T5 Privacy", "T6_reader_discrimination": "T6 Reader discrimination"}
 MEANING = {
     "T1_fidelity": "mean paired SSIM of synthetic copies and their real cases, inside the brain; the interval's "
                    "lower end must reach the threshold",
@@ -42,6 +45,14 @@ img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: 0.75rem; font-size: 0.85rem; }
 .verdict { font-size: 1.3rem; padding: 0.5rem 1rem; display: inline-block; border-radius: 4px; }
 .verdict.pass { background: #e4f4e4; } .verdict.fail { background: #fbe3e3; }
+.toolbar { display: flex; flex-wrap: wrap; gap: 0.3rem; align-items: center; margin: 0.4rem 0; }
+.toolbar button { font-size: 0.85rem; padding: 0.2rem 0.55rem; border: 1px solid #889; border-radius: 4px;
+  background: #fff; cursor: pointer; }
+.toolbar button.selected, .toolbar button[aria-pressed="true"] { background: #2a5db0; color: #fff; }
+.pair { display: flex; flex-wrap: wrap; gap: 0.5rem; }
+.pair figure { flex: 1 1 320px; margin: 0; min-width: 0; }
+.pair .box { height: 340px; background: #000; }
+.pair canvas { width: 100%; height: 100%; display: block; }
 """
 
 
@@ -132,6 +143,64 @@ def _t5(t5: dict[str, Any]) -> str:
             f"{t5['flagged']} copies nearer another real case than real cases are to each other")
 
 
+def pair_viewer(pairs: list[tuple[Path, Path]]) -> str:
+    """The section that lets a reader scroll real/synthetic pairs: controls, two linked canvases, the volumes
+    (the real case's affine for both) and the scripts, all inline."""
+    volumes = {}
+    for real_dir, synth_dir in pairs:
+        real, synthetic = load_case_dir(real_dir), load_case_dir(synth_dir)
+        volumes[Path(real_dir).name] = {
+            kind: {k: viewer.encode(v) for k, v in viewer.case_volumes(case.image, real.label, real.affine).items()}
+            for kind, case in (("real", real), ("synthetic", synthetic))}
+    data = {"cases": list(volumes), "modalities": viewer.modality_names(), "volumes": volumes}
+    return (f"""<p>The same cases as the slices above, in 3D: the real case left, its synthetic copy right, slices
+linked. Scroll with the mouse wheel over a plane, right-drag for window/level. Viewer:
+{html.escape(viewer.niivue_version())} (BSD-2-Clause).</p>
+<div class="toolbar"><span id="pair-cases"></span><span id="pair-modalities"></span>
+<button id="pair-view" type="button">view: multiplanar</button>
+<button id="pair-labels" type="button" aria-pressed="false">labels: off</button></div>
+<div class="pair"><figure><figcaption>real</figcaption><div class="box"><canvas id="pair-real"></canvas></div></figure>
+<figure><figcaption>synthetic</figcaption><div class="box"><canvas id="pair-synthetic"></canvas></div></figure></div>
+<p id="pair-status"></p>
+<script>window.SYNTHTRUST_PAIRS = {json.dumps(data)};</script>{viewer.inline_scripts(viewer.PAIRS_JS)}""")
+
+
+def _readers_section(t6: dict[str, Any], scores: dict[str, Any] | None) -> str:
+    """The blinded reading: per reader and pooled figures, agreement, plausibility, comments."""
+    if t6["status"] == "not applicable" or scores is None:
+        return f"<p>{html.escape(t6.get('reason', 'no reader scores'))}.</p>"
+    rows = [("pooled", scores["pooled"])] + list(scores["readers"].items())
+    body = "".join(
+        f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_interval(f[k])}</td>" for k in (
+            "accuracy", "auc", "sensitivity", "specificity")) + "</tr>" for name, f in rows)
+    kappa = scores["agreement"]["fleiss_kappa"]
+    plaus = scores["plausibility"]
+    comments = "".join(
+        f"<li><b>{html.escape(where)}</b><ul>" + "".join(
+            f"<li>{html.escape(c['case'])} ({c['truth']}, called {c['call']} by {html.escape(c['reader'])}): "
+            f"{html.escape(c['text'])}</li>" for c in items) + "</ul></li>"
+        for where, items in scores["comments"].items())
+    return (f"<p>Study {html.escape(scores['study'])}: {scores['cases']} cases ({scores['real']} real, "
+            f"{scores['synthetic']} synthetic), {len(scores['readers'])} readers. Positive = synthetic: "
+            "sensitivity is synthetic cases called synthetic, specificity real cases called real; AUC from the "
+            "calls weighted by confidence. One reader's proportions: Wilson intervals; pooled: bootstrap over "
+            "cases.</p>"
+            "<table><tr><th>reader</th><th>accuracy</th><th>AUC</th><th>sensitivity</th><th>specificity</th></tr>"
+            f"{body}</table>"
+            f"<p>Agreement between readers (Fleiss' kappa): "
+            f"{_interval(kappa) if kappa else html.escape(scores['agreement'].get('reason', ''))}. "
+            f"Clinical plausibility (1-5): synthetic {_interval(plaus['synthetic'])}, real {_interval(plaus['real'])}, "
+            f"difference {_interval(plaus['synthetic_minus_real'])}.</p>"
+            f"<details><summary>Readers' comments, by sequence and region</summary><ul>{comments or '<li>none</li>'}"
+            "</ul></details>")
+
+
+def _t6(t6: dict[str, Any]) -> str:
+    if t6["status"] == "not applicable":
+        return "not measured yet (no blinded reading)"
+    return f"{describe(t6['interval'])} ({t6['readers']} readers, 0.5 = chance)"
+
+
 def datasheet(card: dict[str, Any], provenance: dict[str, Any], data: dict[str, Any], n_cases: dict[str, int]
               ) -> str:
     """The synthetic dataset's datasheet (Gebru et al. headings, condensed), as plain text."""
@@ -150,7 +219,8 @@ Collection process: label-map-conditioned 3D diffusion model, bundle {provenance
 Intended use: research on training segmenters with synthetic data and on measuring trust in it. Not for clinical
   use, and not an anonymisation of the source cases: each copy keeps its source case's tumour geometry.
 Known limits: fidelity T1 = {f['T1_fidelity']['score']} (mean SSIM); diversity ratio T4 = {f['T4_diversity']['score']},
-  coverage {f['T4_diversity']['coverage']}; membership AUC (T5) {_t5(f['T5_privacy'])}.
+  coverage {f['T4_diversity']['coverage']}; membership AUC (T5) {_t5(f['T5_privacy'])};
+  readers' accuracy at telling synthetic from real (T6) {_t6(f['T6_reader_discrimination'])}.
   Fine image texture and small enhancing regions are the least faithful (see the report's figures).
 Evaluation results: scorecard {'PASS' if card['passed'] else 'FAIL'} for {card['model']['name']} version
   {card['model']['version']} (alpha = {card['model']['alpha']}); every figure is in scorecard.json.
@@ -158,8 +228,10 @@ Evaluation results: scorecard {'PASS' if card['passed'] else 'FAIL'} for {card['
 
 
 def write_report(card: dict[str, Any], figures: dict[str, Path], provenance: dict[str, Any],
-                 data: dict[str, Any], n_cases: dict[str, int], model_card: str, out: str | Path) -> Path:
-    """Write the self-contained HTML report."""
+                 data: dict[str, Any], n_cases: dict[str, int], model_card: str, out: str | Path,
+                 pairs: list[tuple[Path, Path]] = (), readers: dict[str, Any] | None = None) -> Path:
+    """Write the self-contained HTML report; ``pairs`` (real, synthetic case directories) get the 3D viewer,
+    ``readers`` are the reader study's scores."""
     model = card["model"]
     body = f"""
 <h1>Trust report: synthetic BraTS data and {html.escape(model['name'])} version {model['version']}</h1>
@@ -181,6 +253,8 @@ synthetic copies.</p>
 <p>Axial slices through the tumour centre, real above synthetic, label contours (red: necrotic core,
 green: oedema, yellow: enhancing).</p>{_img(figures['real_vs_synthetic'], 'Real vs synthetic')}
 {_fidelity_table(card['factors']['T1_fidelity'])}
+<h3>Scroll the volumes</h3>{pair_viewer(list(pairs)) if pairs else '<p>(no pairs given)</p>'}
+<h2>Can readers tell them apart? (T6)</h2>{_readers_section(card['factors']['T6_reader_discrimination'], readers)}
 <h2>Privacy</h2>{_img(figures['privacy'], 'Privacy nearest neighbours')}
 <h2>Diversity</h2>{_img(figures['diversity'], 'Diversity')}
 <h2>Datasheet: the synthetic dataset</h2><pre>{html.escape(datasheet(card, provenance, data, n_cases))}</pre>
