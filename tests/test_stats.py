@@ -74,3 +74,21 @@ def test_proportion_difference_and_any_case_statistic() -> None:
     values = np.arange(10.0)
     median = case_statistic_interval(10, lambda idx: float(np.median(values[idx])), INTERVALS)
     assert median["mean"] == 4.5 and median["low"] < 4.5 < median["high"] and median["cases"] == 10
+
+
+def test_a_clustered_proportion_counts_agreeing_raters_once() -> None:
+    from synthtrust.stats import clustered_proportion_interval, proportion_interval
+
+    rng = np.random.default_rng(2)
+    one = rng.integers(0, 2, (30, 1))
+    alone = clustered_proportion_interval(one, INTERVALS)
+    assert alone == proportion_interval(int(one.sum()), 30, INTERVALS)
+    # three raters who always agree add no information: the same interval as one
+    assert clustered_proportion_interval(np.repeat(one, 3, axis=1), INTERVALS) == alone
+    # three independent raters: nearer the 90 independent calls they are
+    independent = clustered_proportion_interval(rng.integers(0, 2, (30, 3)), INTERVALS)
+    assert independent["high"] - independent["low"] < 0.8 * (alone["high"] - alone["low"])
+    assert independent["cases"] == 30
+    # every call right: still an interval, not the point a bootstrap over cases would give
+    perfect = clustered_proportion_interval(np.ones((4, 2)), INTERVALS)
+    assert perfect["mean"] == 1.0 and perfect["low"] == pytest.approx(0.5101, abs=1e-4)

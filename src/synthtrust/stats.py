@@ -3,9 +3,10 @@
 Every interval here is a percentile bootstrap (``scipy.stats.bootstrap``) over *cases*, the unit that was
 sampled: a mean over cases, the mean of paired per-case differences (two models on the same cases), the
 difference and the AUC of two independent groups (each group resampled on its own), any statistic of a set of
-cases; one exception: a proportion of independent trials gets its Wilson score interval. The percentile
-method is used rather than BCa because BCa is undefined on the degenerate samples small test sets produce (all
-Dice equal, a lone case). One seed (``intervals.seed``) makes every interval reproducible.
+cases; one exception: a proportion gets a Wilson score interval (over independent trials, or an effective
+number of them where several raters judged each case), which a bootstrap would shrink to a point at 0 or 1.
+The percentile method is used rather than BCa because BCa is undefined on the degenerate samples small test
+sets produce (all Dice equal, a lone case). One seed (``intervals.seed``) makes every interval reproducible.
 
 An interval is a plain dict, ready for JSON: ``{"mean", "low", "high", "cases"}`` (``low``/``high`` are
 ``None`` when fewer than two cases stand behind the mean: no interval can be drawn from one).
@@ -17,7 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
+from scipy.stats import bootstrap
+from statsmodels.stats.proportion import proportion_confint
 
 from synthtrust.params import IntervalParams
 
@@ -87,13 +89,35 @@ def case_statistic_interval(cases: int, statistic: Callable[[np.ndarray], float]
     return _rounded(value, low, high, cases, digits)
 
 
-def proportion_interval(successes: int, trials: int, params: IntervalParams, digits: int = 4) -> Interval:
+def proportion_interval(successes: float, trials: float, params: IntervalParams, digits: int = 4,
+                        cases: int | None = None) -> Interval:
     """A proportion with its Wilson score interval (binomial: every trial independent, e.g. one reader's calls
-    on distinct cases); unlike a bootstrap it stays informative at 0/n and n/n."""
-    if trials == 0:
+    on distinct cases); unlike a bootstrap it stays informative at 0/n and n/n. ``trials`` may be an effective
+    (non-whole) sample size; ``cases`` is what the interval reports as its count (default: the trials)."""
+    if trials <= 0:
         raise ValueError("a proportion needs at least one trial")
-    ci = binomtest(successes, trials).proportion_ci(params.confidence, method="wilson")
-    return _rounded(successes / trials, ci.low, ci.high, trials, digits)
+    low, high = proportion_confint(successes, trials, alpha=1 - params.confidence, method="wilson")
+    return _rounded(successes / trials, low, high, int(round(trials)) if cases is None else cases, digits)
+
+
+def clustered_proportion_interval(outcomes: np.ndarray, params: IntervalParams, digits: int = 4) -> Interval:
+    """The proportion of 1s in a (cases, raters) 0/1 array, with a Wilson interval on the effective sample
+    size: the calls on one case are not independent, so the calls count ``cases * raters / deff`` with Kish's
+    design effect ``deff = 1 + (raters - 1) * ICC`` (one-way ANOVA intraclass correlation, in [0, 1]; 1 when it
+    cannot be estimated, e.g. every call the same). One rater: the plain Wilson interval over cases. A
+    bootstrap over cases would collapse to a point whenever every call is right."""
+    x = np.asarray(outcomes, float)
+    n, m = x.shape
+    if n == 0 or m == 0:
+        raise ValueError("a proportion needs at least one case and one rater")
+    icc = 1.0
+    if m > 1 and n > 1:
+        between = m * ((x.mean(1) - x.mean()) ** 2).sum() / (n - 1)
+        within = ((x - x.mean(1, keepdims=True)) ** 2).sum() / (n * (m - 1))
+        if between + (m - 1) * within > 0:
+            icc = float(np.clip((between - within) / (between + (m - 1) * within), 0.0, 1.0))
+    effective = n * m / (1 + (m - 1) * icc)
+    return proportion_interval(x.mean() * effective, effective, params, digits, cases=n)
 
 
 def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:

@@ -83,7 +83,8 @@ def test_same_params_same_study_other_seed_other_order(study_workspace: Path, tm
     assert first["study"] == again["study"] != other["study"]
     assert [c["source"] for c in first["cases"].values()] != [c["source"] for c in other["cases"].values()]
     for case in first["cases"]:
-        assert (tmp_path / f"a/study/cases/{case}.js").read_bytes() == (tmp_path / f"b/study/cases/{case}.js").read_bytes()
+        script = f"study/cases/{case}.js"
+        assert (tmp_path / "a" / script).read_bytes() == (tmp_path / "b" / script).read_bytes()
 
 
 def test_a_remade_study_replaces_its_own_folder_only(study_workspace: Path, tmp_path: Path) -> None:

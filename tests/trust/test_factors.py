@@ -14,6 +14,7 @@ from synthtrust.trust.factors import (
     diversity,
     fidelity,
     privacy,
+    reader_discrimination,
     regional_robustness,
     utility_parity,
     volume_strata,
@@ -154,6 +155,38 @@ def test_utility_parity_of_a_real_only_model_is_not_applicable() -> None:
     t2 = utility_parity(_rows(base), _rows(base), PARAMS, INTERVALS, alpha=0.02, n_synthetic=0)
     assert t2["status"] == "not applicable" and t2["passed"] is None and t2["score"] is None
     assert "real-only baseline" in t2["reason"]
+
+
+def _scores(calls: list[list[str]], truths: list[str]) -> dict:
+    """Reader-study scores of readers whose calls (one list per reader) are given."""
+    from synthtrust.reader_study.scoring import score
+
+    key = {"study": "s", "cases": {f"c{i}": {"truth": t} for i, t in enumerate(truths)}}
+    readers = [{"reader": f"r{j}", "file": f"r{j}.json", "answers": {
+        f"c{i}": {"call": c, "confidence": 3, "plausibility": 3, "comment": "", "comment_modality": "all",
+                  "comment_region": "whole image", "seconds": 1.0} for i, c in enumerate(reader)}}
+        for j, reader in enumerate(calls)]
+    return score(key, readers, INTERVALS)
+
+
+def test_readers_who_tell_synthetic_from_real_fail_t6_and_guessing_ones_pass() -> None:
+    truths = ["real", "synthetic"] * 15
+    rng = np.random.default_rng(0)
+    seeing = reader_discrimination(_scores([truths, truths], truths), PARAMS)
+    assert seeing["status"] == "fail" and seeing["score"] == 1.0 and seeing["interval"]["low"] > 0.6
+    assert seeing["threshold"] == 0.6 and seeing["readers"] == 2 and seeing["decided"]
+    guessing = reader_discrimination(_scores([list(rng.choice(["real", "synthetic"], 30)) for _ in range(3)], truths),
+                                     PARAMS)
+    assert guessing["status"] == "pass" and guessing["interval"]["low"] <= 0.5 <= guessing["interval"]["high"]
+    # most calls right, but too few cases to show it: the interval reaches below the line, so it passes, undecided
+    few = reader_discrimination(_scores([truths[:4]], truths[:4]), PARAMS)
+    assert few["status"] == "pass" and not few["decided"]
+
+
+def test_t6_without_answers_is_not_applicable() -> None:
+    for scores in (None, _scores([], ["real", "synthetic"])):
+        t6 = reader_discrimination(scores, PARAMS)
+        assert t6["status"] == "not applicable" and t6["passed"] is None and "reader-study make" in t6["reason"]
 
 
 def test_the_trust_job_names_what_is_missing(prepared_dir: Path, tmp_path: Path) -> None:

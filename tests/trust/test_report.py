@@ -34,6 +34,20 @@ SEG = TINY_SEGMENTER
 ALPHAS = [0.0, 1.0]
 
 
+def _reader_scores() -> dict:
+    """Scores of two readers who guess (seeded) in a 12-case study, with a comment: T6 judges them."""
+    from synthtrust.reader_study.scoring import score
+
+    truths = ["real", "synthetic"] * 6
+    key = {"study": "0123456789abcdef", "cases": {f"case_{i:02d}": {"truth": t} for i, t in enumerate(truths, 1)}}
+    rng = np.random.default_rng(5)
+    readers = [{"reader": name, "file": f"{name}.json", "answers": {
+        case: {"call": str(rng.choice(["real", "synthetic"])), "confidence": 3, "plausibility": 4,
+               "comment": "flat texture" if name == "A" and case == "case_01" else "", "comment_modality": "T2",
+               "comment_region": "oedema", "seconds": 40.0} for case in key["cases"]}} for name in ("A", "B")]
+    return score(key, readers, DEMO.intervals)
+
+
 @pytest.fixture(scope="module")
 def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """Evaluate the grid, register alpha = 0 as challenger, then run the trust stage; returns (root, card)."""
@@ -63,6 +77,7 @@ def trust_run(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory)
             "val_mean_dice": validation["mean_dice"], "model_dir": "models/segmenter/alpha_0.0"}}))
         Path("params.yaml").write_text("data: {source: phantom}\n")
         register(DEMO.registry, SEG, DEMO.intervals, "phantom")
+        Path("metrics/reader_study.json").write_text(json.dumps(_reader_scores()))
         card = run_trust(DEMO.trust, DEMO.intervals, replace(DEMO.mix, alphas=ALPHAS), SEG, {"source": "phantom"})
     return root, card
 
@@ -75,6 +90,8 @@ def test_the_scorecard_judges_the_challenger_and_catches_memorisation(trust_run:
         "name": "brats-swinunetr", "version": 1, "alpha": 0.0, "mode": "replace"}
     # what binds it to that one version in that one store, for the promotion gate
     assert model["store"] == "sqlite:///mlruns.db" and len(model["checkpoint_sha256"]) == 64 and model["run_id"]
+    t6 = card["factors"]["T6_reader_discrimination"]  # two guessing readers: chance is inside the interval
+    assert t6["status"] == "pass" and t6["readers"] == 2 and t6["interval"]["low"] <= 0.5 <= t6["interval"]["high"]
     t5 = card["factors"]["T5_privacy"]  # training copies at distance 0 from their source, held-out ones not
     assert t5["score"] == 1.0 and t5["interval"]["low"] == 1.0 and not t5["passed"] and not card["passed"]
     assert (t5["members"], t5["held_out"]) == (4, 2)
@@ -95,6 +112,7 @@ def test_the_scorecard_judges_the_challenger_and_catches_memorisation(trust_run:
     small = json.loads((root / "metrics/trust.json").read_text())
     assert small["passed"] is False and small["T5_privacy"] == {"score": 1.0, "passed": False, "status": "fail"}
     assert small["T2_utility_parity"]["status"] == "not applicable" and small["parity_claim"] == UNDECIDED
+    assert small["T6_reader_discrimination"]["status"] == "pass"
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlruns.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
     assert run.data.metrics["T5_privacy_passed"] == 0.0
@@ -108,22 +126,35 @@ def test_the_report_is_self_contained(trust_run: tuple[Path, dict]) -> None:
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', page)) == 5
     assert not re.search(r'src="(?!data:)', page)  # nothing loaded from elsewhere
     for text in ("Verdict: FAIL", "T5 Privacy", "Datasheet", "Model card", "Intended use", *MODALITIES,
-                 "not applicable", f'<b id="parity-claim">{UNDECIDED}</b>', "95% percentile bootstrap over cases"):
+                 "not applicable", f'<b id="parity-claim">{UNDECIDED}</b>', "95% percentile bootstrap over cases",
+                 "T6 Reader discrimination", "Study 0123456789abcdef: 12 cases (6 real, 6 synthetic), 2 readers",
+                 "Agreement between readers (Fleiss' kappa)", "<b>T2 / oedema</b>", "flat texture", "Scroll the volumes"):
         assert text in page, text
+    # the viewer: the vendored NiiVue inline, and the test pairs' volumes (the real case's affine for both)
+    pairs = json.loads(re.search(r"window.SYNTHTRUST_PAIRS = (\{.*?\});</script>", page).group(1))
+    manifest = json.loads((root / "data/prepared/manifest.json").read_text())
+    assert pairs["cases"] == manifest["splits"]["test"][:3]
+    assert set(pairs["volumes"][pairs["cases"][0]]) == {"real", "synthetic"}
+    assert page.count("<script>") == 4 and "niivue" in page
 
 
-# Checks a page once it has loaded, in the browser: every image decoded and nothing wider than the window; the
-# result goes to <body data-selfcheck>, which --dump-dom prints. Injected into a copy of the report only.
+# Checks a page once it has loaded and its 3D viewer shows the first pair (or 8 s passed), in the browser: every
+# image decoded, nothing wider than the window, the viewer ready; the result goes to <body data-selfcheck>, which
+# --dump-dom prints. Injected into a copy of the report only.
 SELFCHECK = """
-window.addEventListener('load', () => {
+const waitForViewer = (since) => document.body.dataset.pairReady || Date.now() - since > 8000
+  ? check() : setTimeout(() => waitForViewer(since), 100);
+window.addEventListener('load', () => waitForViewer(Date.now()));
+function check() {
   const images = [...document.images];
   const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt);
   const width = document.documentElement.clientWidth;
   const wide = [...document.querySelectorAll('body *')]
     .filter(e => e.getBoundingClientRect().right > width + 1).map(e => e.tagName + (e.id ? '#' + e.id : ''));
   document.body.dataset.selfcheck = JSON.stringify({images: images.length, broken: broken,
-    overflow: wide.slice(0, 10), page_wider: document.documentElement.scrollWidth > width});
-});
+    overflow: wide.slice(0, 10), page_wider: document.documentElement.scrollWidth > width,
+    viewer: document.body.dataset.pairReady || document.getElementById('pair-status').textContent});
+}
 """
 
 
@@ -133,15 +164,17 @@ def test_every_image_loads_and_nothing_overflows_in_chromium(trust_run: tuple[Pa
         require_service("no chromium: install Debian's (apt-get install chromium) to run the report's browser check")
     root, _ = trust_run
     page = (root / "reports/trust/index.html").read_text()
-    assert "<script" not in page  # the report itself runs nothing
     checked = tmp_path / "index.html"
     checked.write_text(page.replace("</head>", f"<script>{SELFCHECK}</script></head>", 1))
     for width in (1280, 800):
-        result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        result = subprocess.run([browser, "--headless", "--no-sandbox", "--use-angle=swiftshader",
+                                 "--enable-unsafe-swiftshader", "--disable-dev-shm-usage",
                                  f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom",
                                  checked.as_uri()],
                                 capture_output=True, text=True, timeout=120)
         found = re.search(r'data-selfcheck="([^"]*)"', result.stdout)
         assert found, f"no self-check in the DOM ({result.returncode}): {result.stderr[-1500:]}"
         check = json.loads(found.group(1).replace("&quot;", '"'))
-        assert check == {"images": 5, "broken": [], "overflow": [], "page_wider": False}, (width, check)
+        first = json.loads((root / "data/prepared/manifest.json").read_text())["splits"]["test"][0]
+        assert check == {"images": 5, "broken": [], "overflow": [], "page_wider": False, "viewer": first}, (width,
+                                                                                                           check)

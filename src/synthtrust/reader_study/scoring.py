@@ -5,8 +5,9 @@ of real cases called real. A reader's calls with their confidence make one suspi
 (+confidence when called synthetic, -confidence when called real), whose AUC is the reader's discrimination.
 
 Intervals (:mod:`synthtrust.stats`): one reader's accuracy, sensitivity and specificity are proportions of
-independent calls (Wilson); pooled figures average the readers per case and bootstrap over *cases* (the
-readers' calls on one case are not independent); AUCs resample the synthetic and the real group apart.
+independent calls (Wilson); pooled ones are Wilson intervals on the effective number of calls (the readers'
+calls on one case are not independent: Kish's design effect from their intraclass correlation); AUCs
+resample the synthetic and the real group apart; plausibility means bootstrap over cases.
 Agreement is Fleiss' kappa (statsmodels) on the real/synthetic calls, bootstrapped over cases.
 """
 
@@ -23,6 +24,7 @@ from synthtrust.reader_study.study import CALLS
 from synthtrust.stats import (
     auc_interval,
     case_statistic_interval,
+    clustered_proportion_interval,
     difference_interval,
     mean_interval,
     proportion_interval,
@@ -83,9 +85,9 @@ def score(key: dict[str, Any], readers: Sequence[dict[str, Any]], intervals: Int
     scores = {c: [suspicion(r["answers"][c]) for r in readers] for c in cases}
     result["pooled"] = {
         "readers": len(readers),
-        "accuracy": mean_interval(right.mean(1).tolist(), intervals),
-        "sensitivity": mean_interval(right[is_synthetic].mean(1).tolist(), intervals),
-        "specificity": mean_interval(right[~is_synthetic].mean(1).tolist(), intervals),
+        "accuracy": clustered_proportion_interval(right, intervals),
+        "sensitivity": clustered_proportion_interval(right[is_synthetic], intervals),
+        "specificity": clustered_proportion_interval(right[~is_synthetic], intervals),
         # one rating per reader and case; the interval resamples ratings, which slightly overstates its precision
         "auc": auc_interval([s for c in cases if truth[c] == "synthetic" for s in scores[c]],
                             [s for c in cases if truth[c] == "real" for s in scores[c]], intervals),

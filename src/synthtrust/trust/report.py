@@ -33,6 +33,8 @@ MEANING = {
     "T4_diversity": "MS-SSIM among synthetic cases over MS-SSIM among real cases (above: mode collapse)",
     "T5_privacy": "membership AUC: how well closeness to the source tells copies of training cases from copies of "
                   "held-out cases (0.5: not at all); fails when the interval lies above the threshold",
+    "T6_reader_discrimination": "readers' pooled accuracy at telling synthetic from real cases in a blinded "
+                                "reading (0.5: chance); fails when the interval lies above the threshold",
 }
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1rem 1.5rem; color: #222; }
