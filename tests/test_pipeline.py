@@ -54,6 +54,7 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params["segmenter"].update(patch_size=[64, 64, 32], roi_size=[64, 64, 32], num_samples=1, max_steps=2,
                                steps_per_epoch=1, val_interval=1, seeds=[0])
     params["search"].update(n_trials=3, n_startup_trials=0)
+    params["reader_study"].update(cases=4)  # 6 phantoms: 5 training and test cases to draw from
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for args in (["git", "init", "-q"], ["git", "add", "-A"],
                  ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
@@ -123,8 +124,9 @@ def test_a_fresh_clone_pulls_every_output_from_a_remote_and_reproduces_nothing(
     assert "pushed" in pushed
     _run([*dvc, "push", "-r", "s3"], repo_copy)
     def outputs(root: Path) -> dict[Path, int]:  # the stage outputs under data/ and models/ (not git's files)
+        tracked = set(_run(["git", "ls-files"], root).stdout.split())
         return {p.relative_to(root): p.stat().st_size for top in ("data", "models") for p in (root / top).rglob("*")
-                if p.is_file() and p.name != ".gitignore"}
+                if p.is_file() and str(p.relative_to(root)) not in tracked}
 
     produced = outputs(repo_copy)
     assert len(produced) > 50

@@ -29,11 +29,22 @@ def make_study(root: Path, out: Path, params: ReaderStudyParams = PARAMS) -> dic
     return make(params, out / "study", out / "key.json", root / "data/prepared/manifest.json", root / "data/synthetic")
 
 
+@pytest.fixture(scope="session")
+def made_study(study_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6-case study made once: ``study/`` and ``key.json``."""
+    out = tmp_path_factory.mktemp("made-study")
+    make_study(study_workspace, out)
+    return out
+
+
 @pytest.fixture
-def study(study_workspace: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
-    """(folder, key path, key) of a fresh 6-case study."""
-    key = make_study(study_workspace, tmp_path)
-    return tmp_path / "study", tmp_path / "key.json", key
+def study(made_study: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
+    """(folder, key path, key) of the 6-case study, copied for this test to change as it likes."""
+    import json
+
+    shutil.copytree(made_study, tmp_path, dirs_exist_ok=True)
+    key = tmp_path / "key.json"
+    return tmp_path / "study", key, json.loads(key.read_text())
 
 
 def write_answers(path: Path, key: dict, reader: str, call=lambda case, truth: truth, **fields: object) -> Path:
