@@ -9,7 +9,11 @@
 # `mlflow`, and prints their URLs without the password; libpq (psycopg2) reads it from $PGPASSWORD:
 #   OPTUNA_STORAGE=postgresql://synthtrust@127.0.0.1:5432/optuna
 # The server only listens on loopback and its socket directory is DIR. Run as root, it runs as `postgres`.
+# It admits $PG_MAX_CONNECTIONS clients (300; PostgreSQL's default of 100 is what about four search workers
+# use at their peak: Optuna's pool and heartbeat, the study lock, MLflow's pool, measured at 47 for two).
 set -euo pipefail
+MAX_CONNECTIONS=${PG_MAX_CONNECTIONS:-300}
+[[ $MAX_CONNECTIONS =~ ^[0-9]+$ ]] || { echo "postgres.sh: PG_MAX_CONNECTIONS must be a number" >&2; exit 2; }
 
 usage() { echo "usage: $0 start DIR [PORT] | stop DIR" >&2; exit 2; }
 [ $# -ge 2 ] || usage
@@ -49,7 +53,7 @@ if [ ! -s "$dir/PG_VERSION" ]; then
 fi
 if ! as_server "$bindir/pg_ctl" -D "$dir" status >/dev/null; then  # already serving: start is a no-op
     as_server "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >/dev/null
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=$MAX_CONNECTIONS" start >/dev/null
 fi
 for db in optuna mlflow; do
     exists=$("$bindir/psql" -h 127.0.0.1 -p "$port" -U synthtrust -d postgres -Atc \

@@ -330,8 +330,11 @@ def postgres() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_database(postgres: str) -> str:
-    """A fresh, empty database of the session's PostgreSQL, for this test alone."""
+def postgres_database(postgres: str) -> Iterator[str]:
+    """A fresh, empty database of the session's PostgreSQL, for this test alone (``test_<id>``; a test may make
+    more named ``<anything>test_<id>``). Afterwards the connections still open to them (pools of engines the
+    test left behind) are closed and the databases dropped, so tests do not add up to the server's
+    ``max_connections``."""
     import uuid
 
     import sqlalchemy
@@ -340,8 +343,17 @@ def postgres_database(postgres: str) -> str:
     engine = sqlalchemy.create_engine(f"{postgres}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"{postgres}/{name}"
+    try:
+        yield f"{postgres}/{name}"
+    finally:
+        with engine.connect() as connection:
+            pattern = {"pattern": f"%{name}"}
+            connection.execute(sqlalchemy.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                               "datname LIKE :pattern AND pid <> pg_backend_pid()"), pattern)
+            for (database,) in connection.execute(sqlalchemy.text(
+                    "SELECT datname FROM pg_database WHERE datname LIKE :pattern"), pattern).all():
+                connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{database}"'))
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -128,7 +128,8 @@ def test_the_report_is_self_contained(trust_run: tuple[Path, dict]) -> None:
     for text in ("Verdict: FAIL", "T5 Privacy", "Datasheet", "Model card", "Intended use", *MODALITIES,
                  "not applicable", f'<b id="parity-claim">{UNDECIDED}</b>', "95% percentile bootstrap over cases",
                  "T6 Reader discrimination", "Study 0123456789abcdef: 12 cases (6 real, 6 synthetic), 2 readers",
-                 "Agreement between readers (Fleiss' kappa)", "<b>T2 / oedema</b>", "flat texture", "Scroll the volumes"):
+                 "Agreement between readers (Fleiss' kappa)", "<b>T2 / oedema</b>", "flat texture",
+                 "Scroll the volumes"):
         assert text in page, text
     # the viewer: the vendored NiiVue inline, and the test pairs' volumes (the real case's affine for both)
     pairs = json.loads(re.search(r"window.SYNTHTRUST_PAIRS = (\{.*?\});</script>", page).group(1))
