@@ -126,15 +126,19 @@ def test_a_folder_that_is_not_the_commands_output_is_never_replaced(prepared_dir
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
-    for args, marker in ((["train-generator", "--manifest", str(prepared_dir / "manifest.json")], "fingerprint.json"),
-                         (["make-phantoms"], "phantoms.json"), (["prepare"], "manifest.json"),
-                         (["export-bundle", "--model", str(tmp_path / "x.pt")], "configs/inference.json")):
-        result = _script(*args, "--out", str(mine), cwd=tmp_path)
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = ((["train-generator", "--manifest", str(prepared_dir / "manifest.json")], "fingerprint.json"),
+             (["make-phantoms"], "phantoms.json"), (["prepare"], "manifest.json"),
+             (["export-bundle", "--model", str(tmp_path / "x.pt")], "configs/inference.json"))
+    with ThreadPoolExecutor(2) as pool:  # each command is seconds of imports: two at a time
+        results = list(pool.map(lambda case: _script(*case[0], "--out", str(mine), cwd=tmp_path), cases))
+        mixed = pool.submit(_script, "mix", "0.5", "--out", str(mine), cwd=tmp_path).result()
+    for (args, marker), result in zip(cases, results, strict=True):
         assert result.returncode == 1, result.stderr
         assert f"{mine}: not empty and not an output of {args[0]} (no {marker})" in result.stderr
-        assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
-    result = _script("mix", "0.5", "--out", str(mine), cwd=tmp_path)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    assert mixed.returncode == 1 and "Traceback" not in mixed.stderr
 
 
 def test_credentials_in_the_tracking_uri_are_never_printed(tmp_path: Path) -> None:
