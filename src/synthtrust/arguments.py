@@ -36,7 +36,9 @@ def check_argv(command: str, function: Callable[..., Any], args: list[str]) -> N
     """Refuse ``args`` (what follows the command's name) unless every flag names a parameter of ``function``
     and no more positional values are given than it has parameters left. Flags are ``--name value``,
     ``--name=value``, ``--name`` / ``--noname`` for booleans; after ``--`` come fire's own flags."""
-    parameters = inspect.signature(function).parameters
+    signature = inspect.signature(function).parameters
+    variadic = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.values())  # `score FILE...`
+    parameters = {name: p for name, p in signature.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
     known = {name.replace("-", "_") for name in parameters}
     booleans = {name for name, p in parameters.items() if p.annotation in (bool, "bool")}  # `--noquiet`
     given: set[str] = set()
@@ -71,7 +73,6 @@ def check_argv(command: str, function: Callable[..., Any], args: list[str]) -> N
         positional.append(token)
         i += 1
     free = [name for name in parameters if name not in given]
-    variadic = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters.values())
     if len(positional) > len(free) and not variadic:
         surplus = positional[len(free):]
         raise UsageError(f"synthtrust {command}: unexpected argument{'s' if len(surplus) > 1 else ''} "

@@ -235,8 +235,10 @@ def command_of(argv: list[str]) -> tuple[str, Callable[..., Any], list[str]] | N
     (``reader-study make``); None when it names no command."""
     command = COMMANDS.get(argv[0]) if argv else None
     if isinstance(command, dict):
+        if len(argv) > 1 and argv[1] in HELP:  # fire prints the group's help
+            return None
         if len(argv) < 2 or argv[1] not in command:
-            given = f"unknown command {argv[1]!r}" if len(argv) > 1 and argv[1] not in HELP else "a command is needed"
+            given = f"unknown command {argv[1]!r}" if len(argv) > 1 else "a command is needed"
             raise UsageError(f"synthtrust {argv[0]}: {given}; its commands: {', '.join(command)}")
         return f"{argv[0]} {argv[1]}", command[argv[1]], argv[2:]
     return None if command is None else (argv[0], command, argv[1:])

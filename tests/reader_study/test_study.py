@@ -133,7 +133,8 @@ def test_refusals_are_one_line_and_write_nothing(problem: str, says: str, study_
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial folder left
 
 
-def test_the_command_line(study_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_the_command_line(study_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                          caplog: pytest.LogCaptureFixture) -> None:
     params = tmp_path / "params.yaml"
     text = (Path(__file__).parents[2] / "params.yaml").read_text().replace("cases: 20 ", "cases: 6 ")
     params.write_text(text)
@@ -142,9 +143,14 @@ def test_the_command_line(study_workspace: Path, tmp_path: Path, capsys: pytest.
             "--synthetic", str(study_workspace / "data/synthetic")]
     main(argv)
     assert "6 cases; give readers" in capsys.readouterr().out and (tmp_path / "study/index.html").is_file()
+    for argv, says in ((["reader-study", "mkae"], "unknown command 'mkae'; its commands: make, score"),
+                       (["reader-study"], "a command is needed; its commands: make, score"),
+                       (["reader-study", "make", "--cases", "3"], "unknown flag --cases"),
+                       (["reader-study", "score", "a.json", "--kye", "k"],
+                        "unknown flag --kye (did you mean --key?); its flags: --key, --params, --out")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2 and says in caplog.text, argv
     with pytest.raises(SystemExit) as exc:
-        main(["reader-study", "mkae"])
-    assert exc.value.code == 2
-    with pytest.raises(SystemExit) as exc:
-        main(["reader-study", "make", "--cases", "3"])
-    assert exc.value.code == 2
+        main(["reader-study", "--help"])  # the group's help, from fire
+    assert exc.value.code == 0 and "COMMAND is one of the following" in capsys.readouterr().err
