@@ -110,6 +110,13 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         tmp.rename(target)
 
 
+def usual_mode(mode: int) -> int:
+    """``mode`` as the process's umask lets a newly created file or directory have it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write text to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
@@ -120,9 +127,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, usual_mode(0o666))  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -33,6 +33,7 @@ KEY_FORMAT = "synthtrust-reader-study-key/1"
 ANSWERS_FORMAT = "synthtrust-reader-study-answers/1"
 CALLS = ("real", "synthetic")
 PAGE = Path(__file__).resolve().parent / "page"
+STUDY_DATA = "study-data.js"  # what the page is told: study id, blinded case names, modalities
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def write_study(params: ReaderStudyParams, pool: list[Source], folder: Path) -> 
     page = {"study": key["study"], "format": ANSWERS_FORMAT, "cases": list(cases),
             "modalities": viewer.modality_names(), "calls": list(CALLS),
             "niivue": key["niivue"]}
-    (folder / "study-data.js").write_text(f"window.STUDY = {json.dumps(page, indent=1)};\n")
+    (folder / STUDY_DATA).write_text(f"window.STUDY = {json.dumps(page, indent=1)};\n")
     for name in ("index.html", "study.js", "study.css", "README.txt"):
         shutil.copyfile(PAGE / name, folder / name)
     shutil.copyfile(viewer.VIEWER_JS, folder / "viewer.js")

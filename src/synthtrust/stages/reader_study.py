@@ -9,7 +9,6 @@ that readers already answered alone until its data or params change.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,15 +18,14 @@ import mlflow
 
 from synthtrust import tracking
 from synthtrust.errors import DataError
-from synthtrust.io import atomic_dir, atomic_write_json, claim_output
+from synthtrust.io import atomic_dir, atomic_write_json, claim_output, usual_mode
 from synthtrust.params import IntervalParams, ReaderStudyParams
 from synthtrust.reader_study.answers import read_all, read_key
 from synthtrust.reader_study.scoring import score as score_answers
-from synthtrust.reader_study.study import sources, write_study
+from synthtrust.reader_study.study import STUDY_DATA, sources, write_study
 
 logger = logging.getLogger(__name__)
 EXPERIMENT = "synthtrust-reader-study"
-MARKER = "study-data.js"
 
 
 def make(params: ReaderStudyParams, out: str | Path = "reports/reader_study",
@@ -38,13 +36,11 @@ def make(params: ReaderStudyParams, out: str | Path = "reports/reader_study",
     if key.resolve().is_relative_to(out.resolve()):
         raise DataError(f"{key}: the key would sit inside the study folder {out}, which goes to the readers; "
                         "give a --key outside it")
-    claim_output(out, MARKER, "synthtrust reader-study make")
+    claim_output(out, STUDY_DATA, "synthtrust reader-study make")
     pool = sources(manifest, synthetic, list(params.splits))
     with atomic_dir(out) as folder:
         study = write_study(params, pool, folder)
-        umask = os.umask(0)
-        os.umask(umask)
-        folder.chmod(0o777 & ~umask)  # a temporary directory is private; readers' web servers must read it
+        folder.chmod(usual_mode(0o777))  # a temporary directory is private; readers' web servers must read it
         atomic_write_json(key, study)
     truths = [c["truth"] for c in study["cases"].values()]
     logger.info("reader study %s: %d cases (%d real, %d synthetic) in %s/index.html; key %s (keep it from the "

@@ -97,8 +97,9 @@ def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segme
            challenger_cases: str | Path = "reports/registry/per_case.csv",
            scorecard: str | Path = "reports/trust/scorecard.json",
            feature_model: str | Path = "models/segmenter/alpha_0.0/model.pt",
-           readers: str | Path = "metrics/reader_study.json") -> dict[str, Any]:
-    """Compute the factors and the parity section and write the scorecard; returns it."""
+           reader_scores: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Compute the factors and the parity section and write the scorecard; returns it. ``reader_scores`` are
+    the reader study's (stage ``score_readers``; None: T6 not applicable)."""
     alphas = list(mix.alphas)
     if 0.0 not in alphas:
         raise DataError("mix.alphas: the trust factors compare against the real-only model, add alpha 0.0")
@@ -143,7 +144,7 @@ def assess(params: TrustParams, intervals: IntervalParams, mix: MixParams, segme
         "T5_privacy": privacy({k: image for k, (image, _) in synth.items()},
                               {k: image for k, (image, _) in real_of.items()},
                               [f"train/{c}" for c in split["train"]], params, intervals),
-        "T6_reader_discrimination": reader_discrimination(read_reader_scores(Path(readers)), params),
+        "T6_reader_discrimination": reader_discrimination(reader_scores, params),
     }
     card = {
         # no factor failed; "not applicable" ones are listed for the gate, whose rule for them is a param
@@ -194,8 +195,9 @@ def run(params: TrustParams, intervals: IntervalParams, mix: MixParams, segmente
     from synthtrust.trust.report import write_report
 
     out = Path(out)
+    reader_scores = read_reader_scores(Path(readers))
     card = assess(params, intervals, mix, segmenter, manifest, synthetic, scorecard=out / "scorecard.json",
-                  readers=readers)
+                  reader_scores=reader_scores)
     figures = {
         "dice_vs_alpha": Path("reports/segmenter/dice_vs_alpha.png"),
         "real_vs_synthetic": Path("reports/generator/real_vs_synthetic.png"),
@@ -214,7 +216,7 @@ def run(params: TrustParams, intervals: IntervalParams, mix: MixParams, segmente
     pairs = [(prepared / "test" / c, Path(synthetic) / "test" / c) for c in info["splits"]["test"][:FIGURE_PAIRS]]
     report = write_report(card, figures, provenance, data, {s: len(info["splits"][s]) for s in ("train", "test")},
                           card_text.read_text() if card_text.is_file() else "(no registered model card)",
-                          out / "index.html", pairs, read_reader_scores(Path(readers)))
+                          out / "index.html", pairs, reader_scores)
     factors = {k: {"score": f["score"], "passed": f["passed"], "status": f["status"]}
                for k, f in card["factors"].items()}
     atomic_write_json(metrics, {"passed": card["passed"], "model_version": card["model"]["version"], **factors,
